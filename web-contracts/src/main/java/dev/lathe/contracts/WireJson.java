@@ -1,0 +1,20 @@
+package dev.lathe.contracts;
+
+import tools.jackson.databind.DeserializationFeature;
+import tools.jackson.databind.json.JsonMapper;
+
+/** The JSON mapper for wire types outside Spring (SDK, worker, tests). */
+public final class WireJson {
+
+  private static final JsonMapper MAPPER =
+      JsonMapper.builder()
+          .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+          .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+          .build();
+
+  private WireJson() {}
+
+  public static JsonMapper mapper() {
+    return MAPPER;
+  }
+}

@@ -1,0 +1,13 @@
+package dev.lathe.contracts.admin;
+
+import dev.lathe.contracts.Wire;
+
+/** {@code GET /admin/v1/tenants/{id}/usage}: totals since the tenant was created. */
+@Wire
+public record TenantUsage(
+    String tenantId,
+    long tokensTrained,
+    long tokensSampled,
+    long requests,
+    long storageBytes,
+    int adapters) {}

@@ -1,0 +1,21 @@
+package dev.lathe.contracts.session;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.lathe.contracts.Wire;
+import java.util.List;
+import java.util.Map;
+
+/** {@code POST /api/v1/create_session}. */
+@Wire
+public record CreateSessionRequest(
+    List<String> tags, Map<String, Object> userMetadata, String sdkVersion, String projectId) {
+
+  public CreateSessionRequest {
+    tags = tags == null ? List.of() : tags;
+  }
+
+  @JsonProperty("type")
+  public String type() {
+    return "create_session";
+  }
+}
