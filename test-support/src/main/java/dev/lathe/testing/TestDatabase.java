@@ -79,7 +79,7 @@ public final class TestDatabase {
 
   /** The JDBC URL of a data source made by this class. */
   public static String jdbcUrl(DataSource ds) {
-    return ((PGSimpleDataSource) ds).getUrl();
+    return server().jdbcUrl(((PGSimpleDataSource) ds).getDatabaseName());
   }
 
   private static PGSimpleDataSource dataSource(Server s, String database) {

@@ -1,0 +1,67 @@
+package dev.lathe.api.config;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/**
+ * The one DataSource: the external PostgreSQL of {@code LATHE_DB_URL}, or else an embedded
+ * PostgreSQL (real server binaries) whose data lives in {@code <data dir>/postgres} and survives
+ * restarts.
+ */
+@Configuration(proxyBeanMethods = false)
+class DatabaseConfiguration {
+
+  private static final Logger log = LoggerFactory.getLogger(DatabaseConfiguration.class);
+
+  @Bean(destroyMethod = "close")
+  HikariDataSource dataSource(LatheProperties props) {
+    HikariConfig config = new HikariConfig();
+    config.setPoolName("lathe");
+    config.setMaximumPoolSize(16);
+    if (props.db().external()) {
+      config.setJdbcUrl(props.db().url());
+      config.setUsername(props.db().user());
+      config.setPassword(props.db().password());
+      log.info("Database: external PostgreSQL at {}", props.db().url().replaceFirst("\\?.*", ""));
+      return new HikariDataSource(config);
+    }
+    EmbeddedPostgres pg = startEmbedded(props.dataDir().resolve("postgres"));
+    config.setDataSource(pg.getPostgresDatabase());
+    return new HikariDataSource(config) {
+      @Override
+      public void close() {
+        super.close();
+        try {
+          pg.close();
+        } catch (IOException e) {
+          log.warn("embedded PostgreSQL did not stop cleanly", e);
+        }
+      }
+    };
+  }
+
+  private static EmbeddedPostgres startEmbedded(Path dir) {
+    try {
+      Files.createDirectories(dir);
+      EmbeddedPostgres pg =
+          EmbeddedPostgres.builder()
+              .setDataDirectory(dir)
+              .setCleanDataDirectory(false)
+              .setServerConfig("listen_addresses", "127.0.0.1")
+              .start();
+      log.info("Database: embedded PostgreSQL on 127.0.0.1:{}, data in {}", pg.getPort(), dir);
+      return pg;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot start the embedded PostgreSQL in " + dir, e);
+    }
+  }
+}

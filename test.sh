@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: the Maven reactor (unit, real PostgreSQL, real HTTP), then the Python suites
+# against the pinned official tinker SDK (installed into .venv on first use).
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/jdk.sh
+echo "JDK: $JAVA_HOME"
+if [ ! -x .venv/bin/python ] || ! cmp -s requirements-test.txt .venv/requirements-test.txt; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
+  cp requirements-test.txt .venv/requirements-test.txt
+fi
+mvn -B -ntp verify
+.venv/bin/python -m pytest -q web-contracts/src/test/python
