@@ -1,0 +1,78 @@
+package dev.lathe.worker.model.llama;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * Keys and values of every layer for a batch of sequences decoded in step, preallocated to their
+ * final length. Close it (or its manager) when decoding ends.
+ */
+public final class KvCache implements AutoCloseable {
+
+  private final NDManager manager;
+  private final NDArray[] keys; // per layer [B, kvHeads, capacity, hd]
+  private final NDArray[] values;
+  private final int capacity;
+  private int length;
+
+  public KvCache(LlamaConfig c, NDManager parent, DataType dtype, int batch, int capacity) {
+    this.manager = parent.newSubManager();
+    this.capacity = capacity;
+    Shape shape = new Shape(batch, c.numKeyValueHeads(), capacity, c.headDim());
+    keys = new NDArray[c.numHiddenLayers()];
+    values = new NDArray[c.numHiddenLayers()];
+    for (int l = 0; l < keys.length; l++) {
+      keys[l] = manager.zeros(shape, dtype);
+      values[l] = manager.zeros(shape, dtype);
+    }
+  }
+
+  /** Tokens already cached. */
+  public int length() {
+    return length;
+  }
+
+  /**
+   * Repeats every row n times: a prompt prefilled once then serves n samples [B*n, ...], the copies
+   * of a row next to each other.
+   */
+  public void repeatRows(int n) {
+    for (int l = 0; l < keys.length; l++) {
+      NDArray k = keys[l];
+      NDArray v = values[l];
+      keys[l] = k.repeat(0, n);
+      values[l] = v.repeat(0, n);
+      k.close();
+      v.close();
+    }
+  }
+
+  /**
+   * Stores a layer's new keys and values [B, kvHeads, T, hd] at the current end; returns all keys
+   * and values so far [B, kvHeads, len+T, hd].
+   */
+  NDArray[] append(int layer, NDArray k, NDArray v) {
+    long t = k.getShape().get(2);
+    if (length + t > capacity) {
+      throw new IllegalStateException("KV cache holds " + capacity + " tokens");
+    }
+    NDIndex slot = new NDIndex(":, :, {}:{}", length, length + t);
+    keys[layer].set(slot, k);
+    values[layer].set(slot, v);
+    NDIndex upTo = new NDIndex(":, :, :{}", length + t);
+    return new NDArray[] {keys[layer].get(upTo), values[layer].get(upTo)};
+  }
+
+  /** Called by the model once all layers stored a step of T tokens. */
+  void advance(int t) {
+    length += t;
+  }
+
+  @Override
+  public void close() {
+    manager.close();
+  }
+}

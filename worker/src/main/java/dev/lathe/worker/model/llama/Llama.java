@@ -1,0 +1,154 @@
+package dev.lathe.worker.model.llama;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import dev.lathe.worker.store.TensorSource;
+
+/**
+ * The Llama-family decoder: embeddings, then per layer RMSNorm → grouped-query attention with RoPE
+ * → residual → RMSNorm → SwiGLU MLP → residual, then RMSNorm and the unembedding. The weights are
+ * frozen; a {@link LoraHook} adds adapter deltas after every adaptable linear.
+ *
+ * <p>Intermediate arrays are created in whatever {@code NDScope} the caller has open.
+ */
+public final class Llama {
+
+  private final LlamaConfig config;
+  private final LlamaWeights weights;
+  private final Rope rope;
+  private final DataType dtype;
+
+  public Llama(LlamaConfig config, LlamaWeights weights, NDManager manager, DataType dtype) {
+    this.config = config;
+    this.weights = weights;
+    this.dtype = dtype;
+    this.rope = new Rope(config, manager, dtype);
+  }
+
+  /** Loads a checkpoint's weights into {@code manager} as {@code dtype}. */
+  public static Llama load(
+      LlamaConfig config, TensorSource source, NDManager manager, DataType dtype) {
+    return new Llama(config, LlamaWeights.load(config, source, manager, dtype), manager, dtype);
+  }
+
+  public LlamaConfig config() {
+    return config;
+  }
+
+  public LlamaWeights weights() {
+    return weights;
+  }
+
+  public DataType dtype() {
+    return dtype;
+  }
+
+  /**
+   * Logits for a right-padded batch.
+   *
+   * @param tokens [B, T] token ids (int64)
+   * @param lengths valid tokens per row, or null if no row is padded
+   * @param cache keys and values of earlier positions, or null
+   * @return logits [B, T, V]; position t predicts the token after tokens[:, t]
+   */
+  public NDArray forward(NDArray tokens, int[] lengths, LoraHook lora, KvCache cache) {
+    NDManager m = tokens.getManager();
+    int batch = (int) tokens.getShape().get(0);
+    int t = (int) tokens.getShape().get(1);
+    int start = cache == null ? 0 : cache.length();
+    NDArray mask = attentionMask(m, batch, t, start, lengths); // [B, 1, 1, T, S]
+
+    NDArray x = weights.embed().get(tokens.reshape(-1)).reshape(batch, t, config.hiddenSize());
+    for (int l = 0; l < config.numHiddenLayers(); l++) {
+      LlamaWeights.Layer w = weights.layers().get(l);
+      x = x.add(attention(l, w, rmsNorm(x, w.inputNorm()), mask, start, lora, cache));
+      x = x.add(mlp(l, w, rmsNorm(x, w.postNorm()), lora));
+    }
+    if (cache != null) {
+      cache.advance(t);
+    }
+    NDArray h = rmsNorm(x, weights.norm());
+    return lora.apply(-1, Module.LM_HEAD, h, h.matMul(weights.lmHead().transpose()));
+  }
+
+  private NDArray attention(
+      int l,
+      LlamaWeights.Layer w,
+      NDArray x,
+      NDArray mask,
+      int start,
+      LoraHook lora,
+      KvCache cache) {
+    long b = x.getShape().get(0);
+    long t = x.getShape().get(1);
+    int heads = config.numAttentionHeads();
+    int kvHeads = config.numKeyValueHeads();
+    int hd = config.headDim();
+    int group = heads / kvHeads;
+
+    NDArray q = linear(l, Module.Q_PROJ, x, w.q(), w.qBias(), lora); // [B, T, H*hd]
+    NDArray k = linear(l, Module.K_PROJ, x, w.k(), w.kBias(), lora); // [B, T, KV*hd]
+    NDArray v = linear(l, Module.V_PROJ, x, w.v(), w.vBias(), lora);
+    q = rope.apply(q.reshape(b, t, heads, hd).transpose(0, 2, 1, 3), start); // [B, H, T, hd]
+    k = rope.apply(k.reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3), start); // [B, KV, T, hd]
+    v = v.reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3);
+    if (cache != null) {
+      NDArray[] kv = cache.append(l, k, v); // [B, KV, S, hd], S = start + T
+      k = kv[0];
+      v = kv[1];
+    }
+    long s = k.getShape().get(2);
+    // Grouped-query attention: each KV head serves `group` query heads.
+    NDArray qg = q.reshape(b, kvHeads, group, t, hd); // [B, KV, g, T, hd]
+    NDArray kg = k.reshape(b, kvHeads, 1, s, hd).transpose(0, 1, 2, 4, 3); // [B, KV, 1, hd, S]
+    NDArray scores = qg.matMul(kg).mul(1.0 / Math.sqrt(hd)).add(mask); // [B, KV, g, T, S]
+    NDArray probs = scores.softmax(-1);
+    NDArray out = probs.matMul(v.reshape(b, kvHeads, 1, s, hd)); // [B, KV, g, T, hd]
+    out = out.reshape(b, heads, t, hd).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * hd);
+    return linear(l, Module.O_PROJ, out, w.o(), w.oBias(), lora); // [B, T, hidden]
+  }
+
+  private NDArray mlp(int l, LlamaWeights.Layer w, NDArray x, LoraHook lora) {
+    NDArray gate = linear(l, Module.GATE_PROJ, x, w.gate(), null, lora); // [B, T, I]
+    NDArray up = linear(l, Module.UP_PROJ, x, w.up(), null, lora); // [B, T, I]
+    NDArray act = gate.mul(Activation.sigmoid(gate)).mul(up); // SiLU(gate) * up
+    return linear(l, Module.DOWN_PROJ, act, w.down(), null, lora); // [B, T, hidden]
+  }
+
+  private static NDArray linear(
+      int l, Module module, NDArray x, NDArray weight, NDArray bias, LoraHook lora) {
+    NDArray y = x.matMul(weight.transpose());
+    if (bias != null) {
+      y = y.add(bias);
+    }
+    return lora.apply(l, module, x, y);
+  }
+
+  private NDArray rmsNorm(NDArray x, NDArray weight) {
+    NDArray variance = x.square().mean(new int[] {-1}, true);
+    return x.div(variance.add(config.rmsNormEps()).sqrt()).mul(weight);
+  }
+
+  /**
+   * Additive mask [B, 1, 1, T, S] for queries at positions start..start+T-1 over keys 0..S-1:
+   * causal, and keys at or past a row's length hidden.
+   */
+  private NDArray attentionMask(NDManager m, int batch, int t, int start, int[] lengths) {
+    int s = start + t;
+    float neg = -1e9f;
+    float[] mask = new float[batch * t * s];
+    for (int r = 0; r < batch; r++) {
+      int valid = lengths == null ? s : start + lengths[r];
+      for (int i = 0; i < t; i++) {
+        int limit = Math.min(start + i, Math.max(valid - 1, 0));
+        for (int j = 0; j < s; j++) {
+          mask[(r * t + i) * s + j] = j <= limit ? 0f : neg;
+        }
+      }
+    }
+    return m.create(mask, new Shape(batch, 1, 1, t, s)).toType(dtype, false);
+  }
+}

@@ -1,0 +1,88 @@
+package dev.lathe.worker.model.llama;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * Rotary position embeddings in the Hugging Face "rotate half" layout, with the {@code llama3}
+ * frequency scaling. The cos and sin tables cover every position up to the model's context.
+ */
+final class Rope {
+
+  private final NDArray cos; // [P, hd]
+  private final NDArray sin; // [P, hd]
+
+  Rope(LlamaConfig c, NDManager manager, DataType dtype) {
+    int hd = c.headDim();
+    int positions = c.maxPositionEmbeddings();
+    double[] invFreq = inverseFrequencies(c);
+    double[] cosTable = new double[positions * hd];
+    double[] sinTable = new double[positions * hd];
+    for (int p = 0; p < positions; p++) {
+      for (int i = 0; i < hd / 2; i++) {
+        // Hugging Face computes the angle in float32; so do we, for bit-compatible tables.
+        float angle = (float) p * (float) invFreq[i];
+        double cv = Math.cos(angle);
+        double sv = Math.sin(angle);
+        cosTable[p * hd + i] = cv;
+        cosTable[p * hd + i + hd / 2] = cv;
+        sinTable[p * hd + i] = sv;
+        sinTable[p * hd + i + hd / 2] = sv;
+      }
+    }
+    Shape shape = new Shape(positions, hd);
+    cos = manager.create(cosTable, shape).toType(dtype, false);
+    sin = manager.create(sinTable, shape).toType(dtype, false);
+  }
+
+  static double[] inverseFrequencies(LlamaConfig c) {
+    int hd = c.headDim();
+    double[] inv = new double[hd / 2];
+    for (int i = 0; i < inv.length; i++) {
+      inv[i] = (float) (1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / hd));
+    }
+    LlamaConfig.RopeScaling s = c.ropeScaling();
+    if (s != null && "llama3".equals(s.kind())) {
+      double factor = s.factor();
+      double low = s.lowFreqFactor();
+      double high = s.highFreqFactor();
+      double original = s.originalMaxPositionEmbeddings();
+      double lowWavelen = original / low;
+      double highWavelen = original / high;
+      for (int i = 0; i < inv.length; i++) {
+        double wavelen = 2 * Math.PI / inv[i];
+        if (wavelen > lowWavelen) {
+          inv[i] = inv[i] / factor;
+        } else if (wavelen >= highWavelen) {
+          double smooth = (original / wavelen - low) / (high - low);
+          inv[i] = (1 - smooth) * inv[i] / factor + smooth * inv[i];
+        }
+      }
+    }
+    return inv;
+  }
+
+  /**
+   * Rotates x [B, heads, T, hd] whose tokens sit at positions start .. start+T-1.
+   *
+   * @throws IllegalArgumentException if the positions run past the model's context
+   */
+  NDArray apply(NDArray x, int start) {
+    long t = x.getShape().get(2);
+    long hd = x.getShape().get(3);
+    if (start + t > cos.getShape().get(0)) {
+      throw new IllegalArgumentException(
+          "sequence of " + (start + t) + " tokens exceeds the context of " + cos.getShape().get(0));
+    }
+    NDIndex rows = new NDIndex("{}:{}", start, start + t);
+    NDArray c = cos.get(rows); // [T, hd], broadcast over [B, heads]
+    NDArray s = sin.get(rows);
+    NDArray x1 = x.get(new NDIndex("..., :{}", hd / 2));
+    NDArray x2 = x.get(new NDIndex("..., {}:", hd / 2));
+    NDArray rotated = x2.neg().concat(x1, -1); // [B, heads, T, hd]
+    return x.mul(c).add(rotated.mul(s));
+  }
+}
