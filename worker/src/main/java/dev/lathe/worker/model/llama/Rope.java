@@ -23,10 +23,10 @@ final class Rope {
     double[] sinTable = new double[positions * hd];
     for (int p = 0; p < positions; p++) {
       for (int i = 0; i < hd / 2; i++) {
-        // Hugging Face computes the angle in float32; so do we, for bit-compatible tables.
+        // Hugging Face computes the tables in float32 whatever the model's dtype; so do we.
         float angle = (float) p * (float) invFreq[i];
-        double cv = Math.cos(angle);
-        double sv = Math.sin(angle);
+        float cv = (float) Math.cos(angle);
+        float sv = (float) Math.sin(angle);
         cosTable[p * hd + i] = cv;
         cosTable[p * hd + i + hd / 2] = cv;
         sinTable[p * hd + i] = sv;
