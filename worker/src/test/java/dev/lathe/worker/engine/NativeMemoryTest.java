@@ -1,0 +1,74 @@
+package dev.lathe.worker.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.lathe.worker.TinyModel;
+import dev.lathe.worker.lora.LoraAdapter;
+import dev.lathe.worker.lora.LoraSpec;
+import dev.lathe.worker.loss.LossFn;
+import dev.lathe.worker.model.BaseModel;
+import dev.lathe.worker.optim.AdamW;
+import dev.lathe.worker.sampling.Sampler;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every step releases its native arrays: 1,000 training steps (with a sampling call every 100)
+ * leave the process's resident memory where warm-up left it.
+ */
+class NativeMemoryTest {
+
+  @Test
+  void aThousandStepsKeepResidentMemoryFlat() throws IOException {
+    var example =
+        new ForwardBackward.Example(
+            new int[] {5, 6, 7, 8, 9, 10, 11, 12},
+            Map.of("target_tokens", new double[] {6, 7, 8, 9, 10, 11, 12, 13}));
+    var sample =
+        new Sampler.Request(new int[] {1, 2, 3}, 2, 8, 1, -1, 1, 1L, List.of(), null, true, 2);
+    try (NDManager m = NDManager.newBaseManager();
+        BaseModel base = TinyModel.load(m, DataType.FLOAT32);
+        LoraAdapter adapter =
+            LoraAdapter.create(base.config(), LoraSpec.of(8, 0), m, DataType.FLOAT32)) {
+      AdamW.Params adam = new AdamW.Params(1e-3, 0.9, 0.95, 1e-8, 0.01, 1.0);
+      long warm = 0;
+      for (int step = 1; step <= 1000; step++) {
+        ForwardBackward.run(
+            base.llama(),
+            adapter.hook(),
+            List.of(example),
+            LossFn.CROSS_ENTROPY,
+            Map.of(),
+            true,
+            m);
+        AdamW.step(adapter, adam);
+        if (step % 100 == 0) {
+          Sampler.sample(base.llama(), adapter.hook(), sample, m);
+        }
+        if (step == 200) {
+          warm = residentBytes();
+        }
+      }
+      long end = residentBytes();
+      assertThat(end)
+          .as("RSS after warm-up %d, after 1000 steps %d", warm, end)
+          .isLessThan((long) (warm * 1.10));
+    }
+  }
+
+  private static long residentBytes() throws IOException {
+    System.gc();
+    for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+      if (line.startsWith("VmRSS:")) {
+        return Long.parseLong(line.replaceAll("\\D+", "")) * 1024;
+      }
+    }
+    throw new IllegalStateException("no VmRSS in /proc/self/status");
+  }
+}
