@@ -1,8 +1,11 @@
 package dev.lathe.api.config;
 
 import jakarta.validation.Valid;
+import jakarta.validation.constraints.Min;
+import jakarta.validation.constraints.NotBlank;
 import jakarta.validation.constraints.NotNull;
 import java.nio.file.Path;
+import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.validation.annotation.Validated;
 
@@ -10,12 +13,39 @@ import org.springframework.validation.annotation.Validated;
  * Lathe's settings ({@code lathe.*}, bound from the {@code LATHE_*} environment variables in
  * application.yml), validated at start-up.
  *
- * @param dataDir where all-in-one mode keeps its database and adapter files
+ * @param role {@code all}: api and worker in one process; {@code api} or {@code worker} alone
+ * @param dataDir where all-in-one mode keeps its database, models and adapter files
+ * @param baseModel the served base model: {@code lathe-tiny} or a Hugging Face model directory
+ * @param adminKey the first admin key; generated and printed once when blank
  * @param db the external PostgreSQL; when its url is blank an embedded one runs under dataDir
+ * @param limits caps on what one call may ask for
+ * @param worker the in-process worker's settings
  */
 @Validated
 @ConfigurationProperties("lathe")
-public record LatheProperties(@NotNull Path dataDir, @Valid @NotNull Db db) {
+public record LatheProperties(
+    @NotNull Role role,
+    @NotNull Path dataDir,
+    @NotBlank String baseModel,
+    String adminKey,
+    @Valid @NotNull Db db,
+    @Valid @NotNull Limits limits,
+    @Valid @NotNull Worker worker) {
+
+  /** Which parts this process runs. */
+  public enum Role {
+    ALL,
+    API,
+    WORKER;
+
+    public boolean runsApi() {
+      return this != WORKER;
+    }
+
+    public boolean runsWorker() {
+      return this != API;
+    }
+  }
 
   /** Connection to an external PostgreSQL. */
   public record Db(String url, String user, String password) {
@@ -24,4 +54,16 @@ public record LatheProperties(@NotNull Path dataDir, @Valid @NotNull Db db) {
       return url != null && !url.isBlank();
     }
   }
+
+  /** Caps per call; beyond them a request is refused with the field named. */
+  public record Limits(
+      @Min(1) int maxDatums,
+      @Min(1) int maxTokensPerRequest,
+      @Min(1) int maxSamples,
+      @Min(1) int maxSampleTokens,
+      @Min(1) int maxTopkPromptLogprobs,
+      @NotNull Duration longPoll) {}
+
+  /** The in-process worker. */
+  public record Worker(@NotNull Duration gapTimeout, @Min(1) int claimLimit) {}
 }

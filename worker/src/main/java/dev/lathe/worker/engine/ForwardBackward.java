@@ -60,6 +60,7 @@ public final class ForwardBackward {
     if (examples.isEmpty()) {
       return new Result(List.of(), 0, 0);
     }
+    GradMode.off();
     try (NDManager m = manager.newSubManager();
         NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
@@ -71,6 +72,8 @@ public final class ForwardBackward {
         NDArray[] lpAndLoss = terms(model, lora, batch, loss, config);
         gc.backward(lpAndLoss[1]);
         return batch.result(lpAndLoss);
+      } finally {
+        GradMode.off();
       }
     }
   }

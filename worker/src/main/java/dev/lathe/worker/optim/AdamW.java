@@ -2,6 +2,7 @@ package dev.lathe.worker.optim;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
+import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.lora.LoraAdapter;
 import java.util.List;
 
@@ -27,6 +28,7 @@ public final class AdamW {
   private AdamW() {}
 
   public static Result step(LoraAdapter adapter, Params p) {
+    GradMode.off(); // the update writes into the parameters in place
     List<LoraAdapter.Param> params = adapter.parameters();
     try (NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();

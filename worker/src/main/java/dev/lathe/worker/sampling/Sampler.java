@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.model.llama.KvCache;
 import dev.lathe.worker.model.llama.Llama;
 import dev.lathe.worker.model.llama.LoraHook;
@@ -70,6 +71,7 @@ public final class Sampler {
   private Sampler() {}
 
   public static Output sample(Llama model, LoraHook lora, Request req, NDManager manager) {
+    GradMode.off();
     int context = model.config().maxPositionEmbeddings();
     if (req.prompt().length + req.maxTokens() > context) {
       throw new IllegalArgumentException(

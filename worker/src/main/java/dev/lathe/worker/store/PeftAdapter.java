@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import dev.lathe.contracts.WireJson;
+import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.lora.LoraSpec;
 import dev.lathe.worker.model.llama.LlamaConfig;
@@ -129,6 +130,7 @@ public final class PeftAdapter {
    */
   public static LoraAdapter load(
       Path dir, LlamaConfig model, NDManager parent, DataType dtype, boolean withOptimizer) {
+    GradMode.off(); // optimizer state is copied in place
     LoraSpec spec = readSpec(dir);
     Path weights = dir.resolve(WEIGHTS);
     NDManager m = parent.newSubManager();

@@ -20,6 +20,26 @@ import org.junit.jupiter.api.Test;
 class OverfitTest {
 
   @Test
+  void trainsOnAFreshThread() throws Exception {
+    // PyTorch starts every new thread recording autograd; the engine must not depend on the
+    // thread it runs on (the worker loop has its own).
+    java.util.concurrent.atomic.AtomicReference<Throwable> failure =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    Thread t =
+        new Thread(
+            () -> {
+              try {
+                crossEntropyOnFourSequencesFallsBelowFivePercentWithin100Steps();
+              } catch (Throwable e) {
+                failure.set(e);
+              }
+            });
+    t.start();
+    t.join();
+    assertThat(failure.get()).isNull();
+  }
+
+  @Test
   void crossEntropyOnFourSequencesFallsBelowFivePercentWithin100Steps() {
     String[] texts = {"the cat sat", "on the mat.", "lathe trains", "many loras!"};
     List<ForwardBackward.Example> examples = new ArrayList<>();

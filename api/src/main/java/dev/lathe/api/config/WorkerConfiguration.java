@@ -1,0 +1,64 @@
+package dev.lathe.api.config;
+
+import dev.lathe.api.future.FutureSignals;
+import dev.lathe.api.future.QueueListener;
+import dev.lathe.api.system.ServedModel;
+import dev.lathe.worker.runtime.ModelInfo;
+import dev.lathe.worker.runtime.Worker;
+import dev.lathe.worker.runtime.WorkerProcess;
+import java.lang.management.ManagementFactory;
+import java.util.Optional;
+import javax.sql.DataSource;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.context.annotation.DependsOn;
+
+/**
+ * The in-process worker of all-in-one mode (and of {@code LATHE_ROLE=worker}): it loads the base
+ * model once and runs the claim loop against the same database. An api-only process reads the
+ * model's config to validate requests.
+ */
+@Configuration(proxyBeanMethods = false)
+class WorkerConfiguration {
+
+  /** This process's worker, if it runs one. */
+  record LocalWorker(Optional<WorkerProcess> process) implements AutoCloseable {
+    @Override
+    public void close() {
+      process.ifPresent(WorkerProcess::close);
+    }
+  }
+
+  @Bean(destroyMethod = "close")
+  @DependsOn("flywayInitializer") // the worker claims from tables that migrations create
+  LocalWorker localWorker(LatheProperties props, DataSource dataSource, FutureSignals signals) {
+    if (!props.role().runsWorker()) {
+      return new LocalWorker(Optional.empty());
+    }
+    Worker.Settings settings =
+        new Worker.Settings(
+            "worker-" + ManagementFactory.getRuntimeMXBean().getName(),
+            props.dataDir().resolve("adapters"),
+            props.worker().gapTimeout(),
+            props.worker().claimLimit());
+    return new LocalWorker(
+        Optional.of(
+            WorkerProcess.start(
+                dataSource, props.baseModel(), props.dataDir(), settings, signals::finished)));
+  }
+
+  @Bean
+  QueueListener wakeLocalWorker(LocalWorker local) {
+    return () -> local.process().ifPresent(WorkerProcess::signal);
+  }
+
+  @Bean
+  ServedModel servedModel(LatheProperties props, LocalWorker local) {
+    ModelInfo m =
+        local
+            .process()
+            .map(WorkerProcess::model)
+            .orElseGet(() -> ModelInfo.read(props.baseModel()));
+    return new ServedModel(m.name(), m.vocabSize(), m.maxContextLength());
+  }
+}

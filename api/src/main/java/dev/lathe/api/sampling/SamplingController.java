@@ -1,0 +1,194 @@
+package dev.lathe.api.sampling;
+
+import dev.lathe.api.auth.Caller;
+import dev.lathe.api.config.LatheProperties;
+import dev.lathe.api.future.Requests;
+import dev.lathe.api.session.Sessions;
+import dev.lathe.api.system.ServedModel;
+import dev.lathe.api.web.ApiException;
+import dev.lathe.api.web.Check;
+import dev.lathe.contracts.future.RequestAccepted;
+import dev.lathe.contracts.sampling.CreateSamplingSessionRequest;
+import dev.lathe.contracts.sampling.CreateSamplingSessionResponse;
+import dev.lathe.contracts.sampling.GetSamplerResponse;
+import dev.lathe.contracts.sampling.SampleRequest;
+import dev.lathe.contracts.sampling.SamplingParams;
+import dev.lathe.contracts.sampling.Stop;
+import java.util.Optional;
+import java.util.regex.Pattern;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RestController;
+
+/** Sampling sessions and {@code asample}. */
+@RestController
+@RequestMapping("/api/v1")
+class SamplingController {
+
+  private static final Pattern TINKER_PATH =
+      Pattern.compile("tinker://([^/]{1,200})/(weights|sampler_weights)/([A-Za-z0-9._-]{1,128})");
+  private static final int MAX_STOPS = 16;
+
+  private final JdbcClient jdbc;
+  private final Sessions sessions;
+  private final Requests requests;
+  private final ServedModel model;
+  private final LatheProperties.Limits limits;
+
+  SamplingController(
+      JdbcClient jdbc,
+      Sessions sessions,
+      Requests requests,
+      ServedModel model,
+      LatheProperties props) {
+    this.jdbc = jdbc;
+    this.sessions = sessions;
+    this.requests = requests;
+    this.model = model;
+    this.limits = props.limits();
+  }
+
+  @PostMapping("/create_sampling_session")
+  CreateSamplingSessionResponse create(
+      Caller caller, @RequestBody CreateSamplingSessionRequest req) {
+    sessions.require(caller, req.sessionId(), "session_id");
+    int seq =
+        Check.range(req.samplingSessionSeqId(), 0, Integer.MAX_VALUE, "sampling_session_seq_id");
+    if (req.modelPath() != null) {
+      checkpoint(caller, req.modelPath(), "model_path");
+    } else {
+      baseModel(req.baseModel(), "base_model");
+    }
+    String id = req.sessionId() + ":sample:" + seq;
+    jdbc.sql(
+            "INSERT INTO sampling_sessions (id, tenant_id, session_id, sampling_session_seq_id,"
+                + " base_model, model_path) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING")
+        .params(id, caller.tenantId(), req.sessionId(), seq, model.name(), req.modelPath())
+        .update();
+    return new CreateSamplingSessionResponse(id);
+  }
+
+  @GetMapping("/samplers/{samplerId}")
+  GetSamplerResponse sampler(Caller caller, @PathVariable String samplerId) {
+    return jdbc.sql(
+            "SELECT id, base_model, model_path FROM sampling_sessions WHERE id = ? AND tenant_id = ?")
+        .params(samplerId, caller.tenantId())
+        .query((rs, n) -> new GetSamplerResponse(rs.getString(1), rs.getString(2), rs.getString(3)))
+        .optional()
+        .orElseThrow(() -> ApiException.notFound("sampler_id", samplerId));
+  }
+
+  @PostMapping("/asample")
+  RequestAccepted sample(Caller caller, @RequestBody SampleRequest req) {
+    int promptTokens = Check.tokens(req.prompt(), model.vocabSize(), "prompt");
+    Check.range(req.numSamples(), 1, limits.maxSamples(), "num_samples");
+    SamplingParams p = Check.required(req.samplingParams(), "sampling_params");
+    int room = model.maxContextLength() - promptTokens;
+    if (room < 1) {
+      throw ApiException.badRequest(
+          "prompt",
+          promptTokens + " tokens leave no room in the context of " + model.maxContextLength());
+    }
+    if (p.maxTokens() != null) {
+      Check.range(
+          p.maxTokens(), 1, Math.min(limits.maxSampleTokens(), room), "sampling_params.max_tokens");
+    }
+    double t = Check.finite(p.temperature(), "sampling_params.temperature");
+    if (t < 0 || t > 100) {
+      throw ApiException.badRequest("sampling_params.temperature", "must be between 0 and 100");
+    }
+    double topP = Check.finite(p.topP(), "sampling_params.top_p");
+    if (!(topP > 0 && topP <= 1)) {
+      throw ApiException.badRequest("sampling_params.top_p", "must be in (0, 1]");
+    }
+    int topK = Check.required(p.topK(), "sampling_params.top_k");
+    if (topK != -1 && topK < 1) {
+      throw ApiException.badRequest("sampling_params.top_k", "must be -1 (no limit) or positive");
+    }
+    stop(p.stop());
+    Check.range(
+        req.topkPromptLogprobs(), 0, limits.maxTopkPromptLogprobs(), "topk_prompt_logprobs");
+
+    String samplingSession = null;
+    Integer seq = null;
+    if (req.samplingSessionId() != null) {
+      samplingSession = req.samplingSessionId();
+      sampler(caller, samplingSession);
+      seq = Check.range(req.seqId(), 0, Integer.MAX_VALUE, "seq_id");
+    } else if (req.modelPath() != null) {
+      checkpoint(caller, req.modelPath(), "model_path");
+    } else {
+      baseModel(req.baseModel(), "base_model");
+    }
+    String id =
+        requests.enqueue(caller, model.name(), "sample", null, samplingSession, seq, req, "seq_id");
+    return new RequestAccepted(id, null);
+  }
+
+  private void stop(Stop stop) {
+    switch (stop) {
+      case null -> {}
+      case Stop.Text s -> {
+        if (s.text().isEmpty() || s.text().length() > 256) {
+          throw ApiException.badRequest("sampling_params.stop", "must be 1-256 characters");
+        }
+      }
+      case Stop.Texts s -> {
+        if (s.texts().size() > MAX_STOPS) {
+          throw ApiException.badRequest(
+              "sampling_params.stop", "at most " + MAX_STOPS + " stop strings");
+        }
+        for (int i = 0; i < s.texts().size(); i++) {
+          String text = s.texts().get(i);
+          if (text.isEmpty() || text.length() > 256) {
+            throw ApiException.badRequest(
+                "sampling_params.stop[" + i + "]", "must be 1-256 characters");
+          }
+        }
+      }
+      case Stop.Tokens s -> {
+        if (s.tokens().size() > MAX_STOPS) {
+          throw ApiException.badRequest(
+              "sampling_params.stop", "at most " + MAX_STOPS + " stop tokens");
+        }
+        for (int i = 0; i < s.tokens().size(); i++) {
+          int token = s.tokens().get(i);
+          if (token < 0 || token >= model.vocabSize()) {
+            throw ApiException.badRequest(
+                "sampling_params.stop[" + i + "]", token + " is not a token id");
+          }
+        }
+      }
+    }
+  }
+
+  private void checkpoint(Caller caller, String path, String field) {
+    var m = TINKER_PATH.matcher(path);
+    if (!m.matches()) {
+      throw ApiException.badRequest(
+          field, "must look like tinker://<model_id>/sampler_weights/<name>");
+    }
+    Optional<String> found =
+        jdbc.sql(
+                "SELECT training_run_id FROM checkpoints WHERE training_run_id = ? AND kind = ? AND name = ?"
+                    + " AND (tenant_id = ? OR published) AND (expires_at IS NULL OR expires_at > now())")
+            .params(m.group(1), m.group(2), m.group(3), caller.tenantId())
+            .query(String.class)
+            .optional();
+    if (found.isEmpty()) {
+      throw ApiException.notFound(field, path);
+    }
+  }
+
+  private void baseModel(String name, String field) {
+    Check.required(name, field);
+    if (!name.equals(model.name())) {
+      throw ApiException.badRequest(
+          field, "'" + name + "' is not served here; this server serves " + model.name());
+    }
+  }
+}

@@ -1,0 +1,367 @@
+package dev.lathe.api.training;
+
+import dev.lathe.api.auth.Caller;
+import dev.lathe.api.config.LatheProperties;
+import dev.lathe.api.future.Requests;
+import dev.lathe.api.session.Sessions;
+import dev.lathe.api.system.ServedModel;
+import dev.lathe.api.web.ApiException;
+import dev.lathe.api.web.Check;
+import dev.lathe.contracts.future.RequestAccepted;
+import dev.lathe.contracts.model.Datum;
+import dev.lathe.contracts.model.TensorData;
+import dev.lathe.contracts.training.AdamParams;
+import dev.lathe.contracts.training.CreateModelRequest;
+import dev.lathe.contracts.training.ForwardBackwardInput;
+import dev.lathe.contracts.training.ForwardBackwardRequest;
+import dev.lathe.contracts.training.ForwardRequest;
+import dev.lathe.contracts.training.GetInfoRequest;
+import dev.lathe.contracts.training.GetInfoResponse;
+import dev.lathe.contracts.training.LoadWeightsRequest;
+import dev.lathe.contracts.training.LoraConfig;
+import dev.lathe.contracts.training.LossFnType;
+import dev.lathe.contracts.training.OptimStepRequest;
+import dev.lathe.contracts.training.SaveWeightsForSamplerRequest;
+import dev.lathe.contracts.training.SaveWeightsRequest;
+import dev.lathe.contracts.training.UnloadModelRequest;
+import dev.lathe.contracts.training.WeightsInfoRequest;
+import dev.lathe.contracts.training.WeightsInfoResponse;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RestController;
+
+/**
+ * Training calls. Each is checked here, field by field, then queued as a future that the worker
+ * runs in seq_id order for its model.
+ */
+@RestController
+@RequestMapping("/api/v1")
+class TrainingController {
+
+  static final int MAX_RANK = 512;
+  static final long MAX_TTL_SECONDS = 10L * 365 * 24 * 3600;
+  static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,128}");
+  static final Pattern TINKER_PATH =
+      Pattern.compile("tinker://([^/]{1,200})/(weights|sampler_weights)/([A-Za-z0-9._-]{1,128})");
+  static final Map<LossFnType, List<String>> REQUIRED =
+      Map.of(
+          LossFnType.CROSS_ENTROPY, List.of("target_tokens"),
+          LossFnType.IMPORTANCE_SAMPLING, List.of("target_tokens", "logprobs", "advantages"),
+          LossFnType.PPO, List.of("target_tokens", "logprobs", "advantages"),
+          LossFnType.CISPO, List.of("target_tokens", "logprobs", "advantages"),
+          LossFnType.DRO, List.of("target_tokens", "logprobs", "advantages"));
+  static final Set<String> CONFIG_KEYS =
+      Set.of("clip_low_threshold", "clip_high_threshold", "beta");
+
+  private final Sessions sessions;
+  private final TrainingRuns runs;
+  private final Requests requests;
+  private final ServedModel model;
+  private final LatheProperties.Limits limits;
+
+  TrainingController(
+      Sessions sessions,
+      TrainingRuns runs,
+      Requests requests,
+      ServedModel model,
+      LatheProperties props) {
+    this.sessions = sessions;
+    this.runs = runs;
+    this.requests = requests;
+    this.model = model;
+    this.limits = props.limits();
+  }
+
+  @PostMapping("/create_model")
+  RequestAccepted createModel(Caller caller, @RequestBody CreateModelRequest req) {
+    sessions.require(caller, req.sessionId(), "session_id");
+    int seq = Check.range(req.modelSeqId(), 0, Integer.MAX_VALUE, "model_seq_id");
+    baseModel(req.baseModel(), "base_model");
+    LoraConfig lora = Check.required(req.loraConfig(), "lora_config");
+    Check.range(lora.rank(), 1, MAX_RANK, "lora_config.rank");
+    String modelId = req.sessionId() + ":train:" + seq;
+    long seed = lora.seed() != null ? lora.seed() : modelId.hashCode();
+    runs.create(
+        caller, modelId, req.sessionId(), seq, model.name(), lora, seed, req.userMetadata());
+    String id =
+        requests.enqueue(
+            caller, model.name(), "create_model", modelId, null, 0, req, "model_seq_id");
+    return new RequestAccepted(id, modelId);
+  }
+
+  @PostMapping("/get_info")
+  GetInfoResponse getInfo(Caller caller, @RequestBody GetInfoRequest req) {
+    TrainingRuns.Run run = runs.require(caller, req.modelId());
+    return GetInfoResponse.of(
+        new GetInfoResponse.ModelData("llama", run.baseModel(), run.baseModel()),
+        run.id(),
+        run.rank(),
+        run.baseModel());
+  }
+
+  @PostMapping("/unload_model")
+  RequestAccepted unload(Caller caller, @RequestBody UnloadModelRequest req) {
+    TrainingRuns.Run run = runs.require(caller, req.modelId());
+    return accept(
+        requests.enqueue(caller, run.baseModel(), "unload_model", run.id(), null, null, req, null),
+        run);
+  }
+
+  @PostMapping("/forward")
+  RequestAccepted forward(Caller caller, @RequestBody ForwardRequest req) {
+    TrainingRuns.Run run = runs.require(caller, req.modelId());
+    int seq = seq(req.seqId());
+    input(req.forwardInput(), "forward_input");
+    return accept(
+        requests.enqueue(caller, run.baseModel(), "forward", run.id(), null, seq, req, "seq_id"),
+        run);
+  }
+
+  @PostMapping("/forward_backward")
+  RequestAccepted forwardBackward(Caller caller, @RequestBody ForwardBackwardRequest req) {
+    TrainingRuns.Run run = runs.require(caller, req.modelId());
+    int seq = seq(req.seqId());
+    input(req.forwardBackwardInput(), "forward_backward_input");
+    return accept(
+        requests.enqueue(
+            caller, run.baseModel(), "forward_backward", run.id(), null, seq, req, "seq_id"),
+        run);
+  }
+
+  @PostMapping("/optim_step")
+  RequestAccepted optimStep(Caller caller, @RequestBody OptimStepRequest req) {
+    TrainingRuns.Run run = runs.require(caller, req.modelId());
+    int seq = seq(req.seqId());
+    AdamParams a = Check.required(req.adamParams(), "adam_params");
+    double lr = Check.finite(a.learningRate(), "adam_params.learning_rate");
+    if (lr < 0 || lr > 10) {
+      throw ApiException.badRequest("adam_params.learning_rate", "must be between 0 and 10");
+    }
+    for (var beta : Map.of("beta1", a.beta1(), "beta2", a.beta2()).entrySet()) {
+      double b = Check.finite(beta.getValue(), "adam_params." + beta.getKey());
+      if (b < 0 || b >= 1) {
+        throw ApiException.badRequest("adam_params." + beta.getKey(), "must be in [0, 1)");
+      }
+    }
+    if (Check.finite(a.eps(), "adam_params.eps") <= 0) {
+      throw ApiException.badRequest("adam_params.eps", "must be positive");
+    }
+    if (Check.finite(a.weightDecay(), "adam_params.weight_decay") < 0) {
+      throw ApiException.badRequest("adam_params.weight_decay", "must not be negative");
+    }
+    if (Check.finite(a.gradClipNorm(), "adam_params.grad_clip_norm") < 0) {
+      throw ApiException.badRequest(
+          "adam_params.grad_clip_norm", "must not be negative (0: no clipping)");
+    }
+    return accept(
+        requests.enqueue(caller, run.baseModel(), "optim_step", run.id(), null, seq, req, "seq_id"),
+        run);
+  }
+
+  @PostMapping("/save_weights")
+  RequestAccepted saveWeights(Caller caller, @RequestBody SaveWeightsRequest req) {
+    TrainingRuns.Run run = runs.require(caller, req.modelId());
+    int seq = seq(req.seqId());
+    name(req.path());
+    ttl(req.ttlSeconds());
+    return accept(
+        requests.enqueue(
+            caller, run.baseModel(), "save_weights", run.id(), null, seq, req, "seq_id"),
+        run);
+  }
+
+  @PostMapping("/save_weights_for_sampler")
+  RequestAccepted saveForSampler(Caller caller, @RequestBody SaveWeightsForSamplerRequest req) {
+    TrainingRuns.Run run = runs.require(caller, req.modelId());
+    int seq = seq(req.seqId());
+    name(req.path());
+    ttl(req.ttlSeconds());
+    if (req.path() == null && req.samplingSessionSeqId() == null) {
+      throw ApiException.badRequest("path", "give a path or a sampling_session_seq_id");
+    }
+    if (req.samplingSessionSeqId() != null) {
+      Check.range(req.samplingSessionSeqId(), 0, Integer.MAX_VALUE, "sampling_session_seq_id");
+    }
+    return accept(
+        requests.enqueue(
+            caller,
+            run.baseModel(),
+            "save_weights_for_sampler",
+            run.id(),
+            null,
+            seq,
+            req,
+            "seq_id"),
+        run);
+  }
+
+  @PostMapping("/load_weights")
+  RequestAccepted loadWeights(Caller caller, @RequestBody LoadWeightsRequest req) {
+    TrainingRuns.Run run = runs.require(caller, req.modelId());
+    int seq = seq(req.seqId());
+    String[] path = path(req.path(), "path");
+    TrainingRuns.Run source =
+        runs.byCheckpoint(caller, path[0], path[1], path[2])
+            .orElseThrow(() -> ApiException.notFound("path", req.path()));
+    LoraConfig a = source.lora();
+    LoraConfig b = run.lora();
+    if (source.rank() != run.rank()
+        || !a.trainAttn().equals(b.trainAttn())
+        || !a.trainMlp().equals(b.trainMlp())
+        || !a.trainUnembed().equals(b.trainUnembed())) {
+      throw ApiException.badRequest(
+          "path",
+          "the checkpoint's LoRA configuration (rank "
+              + source.rank()
+              + ") differs from this model's");
+    }
+    return accept(
+        requests.enqueue(
+            caller, run.baseModel(), "load_weights", run.id(), null, seq, req, "seq_id"),
+        run);
+  }
+
+  @PostMapping("/weights_info")
+  WeightsInfoResponse weightsInfo(Caller caller, @RequestBody WeightsInfoRequest req) {
+    String[] path = path(req.tinkerPath(), "tinker_path");
+    TrainingRuns.Run run =
+        runs.byCheckpoint(caller, path[0], path[1], path[2])
+            .orElseThrow(() -> ApiException.notFound("tinker_path", req.tinkerPath()));
+    return new WeightsInfoResponse(
+        run.baseModel(),
+        true,
+        run.rank(),
+        run.lora().trainUnembed(),
+        run.lora().trainMlp(),
+        run.lora().trainAttn());
+  }
+
+  private void input(ForwardBackwardInput in, String field) {
+    Check.required(in, field);
+    LossFnType loss = Check.required(in.lossFn(), field + ".loss_fn");
+    List<Datum> data = in.data();
+    if (data.isEmpty()) {
+      throw ApiException.badRequest(field + ".data", "must hold at least one datum");
+    }
+    if (data.size() > limits.maxDatums()) {
+      throw ApiException.badRequest(
+          field + ".data", "at most " + limits.maxDatums() + " datums per call");
+    }
+    long total = 0;
+    for (int d = 0; d < data.size(); d++) {
+      String at = field + ".data[" + d + "]";
+      Datum datum = Check.required(data.get(d), at);
+      int tokens = Check.tokens(datum.modelInput(), model.vocabSize(), at + ".model_input");
+      if (tokens > model.maxContextLength()) {
+        throw ApiException.badRequest(
+            at + ".model_input",
+            tokens + " tokens exceed the context of " + model.maxContextLength());
+      }
+      total += tokens;
+      for (var e : datum.lossFnInputs().entrySet()) {
+        tensor(
+            e.getValue(),
+            tokens,
+            at + ".loss_fn_inputs." + e.getKey(),
+            e.getKey().equals("target_tokens"));
+      }
+      for (String required : REQUIRED.get(loss)) {
+        if (!datum.lossFnInputs().containsKey(required)) {
+          throw ApiException.badRequest(
+              at + ".loss_fn_inputs." + required, "is required by this loss_fn");
+        }
+      }
+    }
+    if (total > limits.maxTokensPerRequest()) {
+      throw ApiException.badRequest(
+          field + ".data",
+          total + " tokens exceed the limit of " + limits.maxTokensPerRequest() + " per call");
+    }
+    if (in.lossFnConfig() != null) {
+      for (var e : in.lossFnConfig().entrySet()) {
+        if (!CONFIG_KEYS.contains(e.getKey())) {
+          throw ApiException.badRequest(
+              field + ".loss_fn_config." + e.getKey(), "is not a known option");
+        }
+        Check.finite(e.getValue(), field + ".loss_fn_config." + e.getKey());
+      }
+    }
+    if (loss == LossFnType.DRO
+        && (in.lossFnConfig() == null || !in.lossFnConfig().containsKey("beta"))) {
+      throw ApiException.badRequest(field + ".loss_fn_config.beta", "is required by dro");
+    }
+  }
+
+  private void tensor(TensorData t, int tokens, String field, boolean targets) {
+    Check.required(t, field);
+    Check.required(t.dtype(), field + ".dtype");
+    double[] values;
+    int[] shape;
+    try {
+      shape = t.denseShape();
+      values = t.denseValues();
+    } catch (IllegalArgumentException | ArithmeticException e) {
+      throw ApiException.badRequest(field, e.getMessage());
+    }
+    if (shape.length != 1 || values.length != tokens) {
+      throw ApiException.badRequest(
+          field,
+          "must hold one value per token ("
+              + tokens
+              + "), shape is "
+              + java.util.Arrays.toString(shape));
+    }
+    for (int i = 0; i < values.length; i++) {
+      double v = values[i];
+      if (!Double.isFinite(v)) {
+        throw ApiException.badRequest(field + "[" + i + "]", "must be a finite number");
+      }
+      if (targets && (v != Math.rint(v) || v < 0 || v >= model.vocabSize())) {
+        throw ApiException.badRequest(
+            field + "[" + i + "]", v + " is not a token id in [0, " + model.vocabSize() + ")");
+      }
+    }
+  }
+
+  private void baseModel(String name, String field) {
+    Check.required(name, field);
+    if (!name.equals(model.name())) {
+      throw ApiException.badRequest(
+          field, "'" + name + "' is not served here; this server trains " + model.name());
+    }
+  }
+
+  private static int seq(Integer seqId) {
+    return Check.range(seqId, 1, Integer.MAX_VALUE, "seq_id");
+  }
+
+  private static void name(String path) {
+    if (path != null && !NAME.matcher(path).matches()) {
+      throw ApiException.badRequest("path", "must be 1-128 letters, digits, '.', '_' or '-'");
+    }
+  }
+
+  private static void ttl(Long ttl) {
+    if (ttl != null && (ttl < 1 || ttl > MAX_TTL_SECONDS)) {
+      throw ApiException.badRequest("ttl_seconds", "must be between 1 and " + MAX_TTL_SECONDS);
+    }
+  }
+
+  static String[] path(String path, String field) {
+    Check.required(path, field);
+    var m = TINKER_PATH.matcher(path);
+    if (!m.matches()) {
+      throw ApiException.badRequest(field, "must look like tinker://<model_id>/weights/<name>");
+    }
+    return new String[] {m.group(1), m.group(2), m.group(3)};
+  }
+
+  private static RequestAccepted accept(String requestId, TrainingRuns.Run run) {
+    return new RequestAccepted(requestId, run.id());
+  }
+}

@@ -1,0 +1,128 @@
+package dev.lathe.api.web;
+
+import jakarta.servlet.http.HttpServletRequest;
+import java.net.URI;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.HttpStatusCode;
+import org.springframework.http.MediaType;
+import org.springframework.http.ProblemDetail;
+import org.springframework.http.ResponseEntity;
+import org.springframework.http.converter.HttpMessageNotReadableException;
+import org.springframework.web.HttpMediaTypeNotSupportedException;
+import org.springframework.web.HttpRequestMethodNotSupportedException;
+import org.springframework.web.bind.MissingServletRequestParameterException;
+import org.springframework.web.bind.annotation.ExceptionHandler;
+import org.springframework.web.bind.annotation.RestControllerAdvice;
+import org.springframework.web.method.annotation.MethodArgumentTypeMismatchException;
+import org.springframework.web.servlet.resource.NoResourceFoundException;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.DatabindException;
+
+/** Every refusal as {@code application/problem+json} naming the field, never an empty body. */
+@RestControllerAdvice
+class ProblemHandler {
+
+  private static final Logger log = LoggerFactory.getLogger(ProblemHandler.class);
+
+  @ExceptionHandler(ApiException.class)
+  ResponseEntity<ProblemDetail> api(ApiException e, HttpServletRequest req) {
+    return problem(e.status(), e.field(), e.getMessage(), req);
+  }
+
+  @ExceptionHandler(HttpMessageNotReadableException.class)
+  ResponseEntity<ProblemDetail> unreadable(
+      HttpMessageNotReadableException e, HttpServletRequest req) {
+    Throwable cause = e.getMostSpecificCause();
+    String field = null;
+    String detail;
+    if (cause instanceof DatabindException d && !d.getPath().isEmpty()) {
+      field = path(d);
+      String original = d.getOriginalMessage();
+      if (cause.getCause() instanceof IllegalArgumentException iae) {
+        original = iae.getMessage();
+      }
+      detail = field + ": " + firstLine(original);
+    } else if (cause instanceof JacksonException j) {
+      detail = "body is not valid JSON: " + firstLine(j.getOriginalMessage());
+    } else {
+      detail = "body is missing or unreadable";
+    }
+    return problem(HttpStatus.BAD_REQUEST, field, detail, req);
+  }
+
+  @ExceptionHandler(MethodArgumentTypeMismatchException.class)
+  ResponseEntity<ProblemDetail> mismatch(
+      MethodArgumentTypeMismatchException e, HttpServletRequest req) {
+    return problem(HttpStatus.BAD_REQUEST, e.getName(), e.getName() + ": not a valid value", req);
+  }
+
+  @ExceptionHandler(MissingServletRequestParameterException.class)
+  ResponseEntity<ProblemDetail> missing(
+      MissingServletRequestParameterException e, HttpServletRequest req) {
+    return problem(
+        HttpStatus.BAD_REQUEST, e.getParameterName(), e.getParameterName() + " is required", req);
+  }
+
+  @ExceptionHandler(HttpMediaTypeNotSupportedException.class)
+  ResponseEntity<ProblemDetail> mediaType(
+      HttpMediaTypeNotSupportedException e, HttpServletRequest req) {
+    return problem(
+        HttpStatus.UNSUPPORTED_MEDIA_TYPE, null, "send the body as application/json", req);
+  }
+
+  @ExceptionHandler(HttpRequestMethodNotSupportedException.class)
+  ResponseEntity<ProblemDetail> method(
+      HttpRequestMethodNotSupportedException e, HttpServletRequest req) {
+    return problem(
+        HttpStatus.METHOD_NOT_ALLOWED, null, e.getMethod() + " is not allowed here", req);
+  }
+
+  @ExceptionHandler(NoResourceFoundException.class)
+  ResponseEntity<ProblemDetail> noResource(NoResourceFoundException e, HttpServletRequest req) {
+    return problem(HttpStatus.NOT_FOUND, null, "no such endpoint: " + req.getRequestURI(), req);
+  }
+
+  @ExceptionHandler(Exception.class)
+  ResponseEntity<ProblemDetail> unexpected(Exception e, HttpServletRequest req) {
+    log.error("{} {} failed", req.getMethod(), req.getRequestURI(), e);
+    return problem(HttpStatus.INTERNAL_SERVER_ERROR, null, "internal error", req);
+  }
+
+  static ResponseEntity<ProblemDetail> problem(
+      HttpStatusCode status, String field, String detail, HttpServletRequest req) {
+    ProblemDetail p = ProblemDetail.forStatusAndDetail(status, detail);
+    p.setInstance(URI.create(req.getRequestURI()));
+    if (field != null) {
+      p.setProperty("field", field);
+    }
+    // Tinker's error shape, so that SDKs show the message as it is.
+    p.setProperty("error", detail);
+    p.setProperty("category", status.is4xxClientError() ? "user" : "server");
+    return ResponseEntity.status(status).contentType(MediaType.APPLICATION_PROBLEM_JSON).body(p);
+  }
+
+  private static String path(DatabindException d) {
+    StringBuilder sb = new StringBuilder();
+    for (var ref : d.getPath()) {
+      if (ref.getPropertyName() != null) {
+        if (!sb.isEmpty()) {
+          sb.append('.');
+        }
+        sb.append(ref.getPropertyName());
+      } else if (ref.getIndex() >= 0) {
+        sb.append('[').append(ref.getIndex()).append(']');
+      }
+    }
+    return sb.toString();
+  }
+
+  private static String firstLine(String s) {
+    if (s == null) {
+      return "invalid value";
+    }
+    int nl = s.indexOf('\n');
+    return nl < 0 ? s : s.substring(0, nl);
+  }
+}

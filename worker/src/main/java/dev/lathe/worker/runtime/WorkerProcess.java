@@ -1,0 +1,64 @@
+package dev.lathe.worker.runtime;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.lathe.worker.model.BaseModel;
+import java.nio.file.Path;
+import java.util.function.Consumer;
+import javax.sql.DataSource;
+
+/**
+ * A running worker with its base model loaded: what the api starts in all-in-one mode and what a
+ * worker process runs alone. The engine's arrays stay behind this class.
+ */
+public final class WorkerProcess implements AutoCloseable {
+
+  private final NDManager manager;
+  private final BaseModel model;
+  private final Worker worker;
+
+  private WorkerProcess(NDManager manager, BaseModel model, Worker worker) {
+    this.manager = manager;
+    this.model = model;
+    this.worker = worker;
+  }
+
+  /**
+   * Loads the base model (generating a built-in one under {@code dataDir/models} if needed) and
+   * starts the claim loop; adapters are stored under {@code settings.storage()}.
+   */
+  public static WorkerProcess start(
+      DataSource ds,
+      String baseModel,
+      Path dataDir,
+      Worker.Settings settings,
+      Consumer<String> onFinished) {
+    System.setProperty("ai.djl.offline", "true");
+    NDManager manager = NDManager.newBaseManager();
+    try {
+      Path dir = BaseModel.resolve(baseModel, dataDir, manager);
+      BaseModel model = BaseModel.load(dir, manager, DataType.FLOAT32);
+      Worker worker = new Worker(ds, model, manager, settings, onFinished).start();
+      return new WorkerProcess(manager, model, worker);
+    } catch (RuntimeException e) {
+      manager.close();
+      throw e;
+    }
+  }
+
+  public ModelInfo model() {
+    return ModelInfo.of(model.name(), model.config());
+  }
+
+  /** A request was queued: look now rather than at the next poll. */
+  public void signal() {
+    worker.signal();
+  }
+
+  @Override
+  public void close() {
+    worker.close();
+    model.close();
+    manager.close();
+  }
+}

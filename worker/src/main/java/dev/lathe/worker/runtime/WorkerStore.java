@@ -1,0 +1,282 @@
+package dev.lathe.worker.runtime;
+
+import dev.lathe.contracts.WireJson;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import javax.sql.DataSource;
+import tools.jackson.databind.JsonNode;
+
+/** The worker's side of PostgreSQL: claiming requests, writing results, and the rows they add. */
+public final class WorkerStore {
+
+  private static final String CLAIM = resource("/db/queries/claim_pending_requests.sql");
+
+  private final DataSource ds;
+
+  public WorkerStore(DataSource ds) {
+    this.ds = ds;
+  }
+
+  /** A training run as the worker needs it. */
+  public record Run(
+      String id,
+      String tenantId,
+      String sessionId,
+      String baseModel,
+      JsonNode loraConfig,
+      long seed,
+      int lastSeqId,
+      int step) {}
+
+  /** A saved checkpoint's owner and files. */
+  public record Checkpoint(
+      String tenantId, String trainingRunId, String kind, String name, String storagePath) {}
+
+  List<Claimed> claim(String workerId, String baseModel, int limit) throws SQLException {
+    try (Connection c = ds.getConnection();
+        PreparedStatement st = c.prepareStatement(CLAIM)) {
+      st.setString(1, workerId);
+      st.setString(2, baseModel);
+      st.setInt(3, limit);
+      List<Claimed> out = new ArrayList<>();
+      long now = System.nanoTime();
+      try (ResultSet rs = st.executeQuery()) {
+        while (rs.next()) {
+          int seq = rs.getInt("seq_id");
+          Integer seqId = rs.wasNull() ? null : seq;
+          out.add(
+              new Claimed(
+                  rs.getString("id"),
+                  rs.getString("tenant_id"),
+                  rs.getString("model_id"),
+                  rs.getString("sampling_session_id"),
+                  seqId,
+                  rs.getString("kind"),
+                  WireJson.mapper().readTree(rs.getString("body")),
+                  now));
+        }
+      }
+      return out;
+    }
+  }
+
+  /** Marks a request done with its result; a training request also advances its run's seq. */
+  void complete(Claimed r, JsonNode result, int tokens) throws SQLException {
+    finish(
+        r,
+        "UPDATE requests SET status = 'done', result = ?::jsonb, tokens = ?, finished_at = now()"
+            + " WHERE id = ? AND status = 'running'",
+        WireJson.mapper().writeValueAsString(result),
+        tokens);
+  }
+
+  /** Marks a request failed; a training request still advances its run's seq. */
+  void fail(Claimed r, String error, String category) throws SQLException {
+    finish(
+        r,
+        "UPDATE requests SET status = 'failed', error = ?, error_category = ?, finished_at = now()"
+            + " WHERE id = ? AND status = 'running'",
+        error,
+        category);
+  }
+
+  private void finish(Claimed r, String sql, Object a, Object b) throws SQLException {
+    try (Connection c = ds.getConnection()) {
+      c.setAutoCommit(false);
+      try (PreparedStatement st = c.prepareStatement(sql)) {
+        st.setObject(1, a);
+        st.setObject(2, b);
+        st.setString(3, r.id());
+        st.executeUpdate();
+      }
+      if (r.ordered()) {
+        try (PreparedStatement st =
+            c.prepareStatement(
+                "UPDATE training_runs SET last_seq_id = GREATEST(last_seq_id, ?), last_request_at = now()"
+                    + " WHERE id = ?")) {
+          st.setInt(1, r.seqId());
+          st.setString(2, r.modelId());
+          st.executeUpdate();
+        }
+      }
+      c.commit();
+    }
+  }
+
+  Optional<Run> run(String modelId) throws SQLException {
+    try (Connection c = ds.getConnection();
+        PreparedStatement st =
+            c.prepareStatement(
+                "SELECT id, tenant_id, session_id, base_model, lora_config, lora_seed, last_seq_id,"
+                    + " current_step FROM training_runs WHERE id = ?")) {
+      st.setString(1, modelId);
+      try (ResultSet rs = st.executeQuery()) {
+        if (!rs.next()) {
+          return Optional.empty();
+        }
+        return Optional.of(
+            new Run(
+                rs.getString("id"),
+                rs.getString("tenant_id"),
+                rs.getString("session_id"),
+                rs.getString("base_model"),
+                WireJson.mapper().readTree(rs.getString("lora_config")),
+                rs.getLong("lora_seed"),
+                rs.getInt("last_seq_id"),
+                rs.getInt("current_step")));
+      }
+    }
+  }
+
+  void recordStep(String modelId, int step, double loss, double gradNorm, double lr, long tokens)
+      throws SQLException {
+    try (Connection c = ds.getConnection()) {
+      c.setAutoCommit(false);
+      update(
+          c,
+          "UPDATE training_runs SET current_step = ?, snapshot_step = ? WHERE id = ?",
+          step,
+          step,
+          modelId);
+      update(
+          c,
+          "INSERT INTO step_metrics (training_run_id, step, loss, grad_norm, learning_rate, tokens)"
+              + " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (training_run_id, step) DO UPDATE SET"
+              + " loss = EXCLUDED.loss, grad_norm = EXCLUDED.grad_norm,"
+              + " learning_rate = EXCLUDED.learning_rate, tokens = EXCLUDED.tokens",
+          modelId,
+          step,
+          Double.isNaN(loss) ? null : loss,
+          gradNorm,
+          lr,
+          tokens);
+      c.commit();
+    }
+  }
+
+  void setStatus(String modelId, String status) throws SQLException {
+    try (Connection c = ds.getConnection()) {
+      update(c, "UPDATE training_runs SET status = ? WHERE id = ?", status, modelId);
+    }
+  }
+
+  /** Records a saved checkpoint, replacing one of the same name. */
+  void saveCheckpoint(
+      Run run, String kind, String name, String storagePath, long bytes, Long ttlSeconds)
+      throws SQLException {
+    try (Connection c = ds.getConnection()) {
+      update(
+          c,
+          "INSERT INTO checkpoints (tenant_id, training_run_id, kind, name, storage_path, size_bytes,"
+              + " step, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?,"
+              + " CASE WHEN ?::bigint IS NULL THEN NULL ELSE now() + make_interval(secs => ?::bigint) END)"
+              + " ON CONFLICT (training_run_id, kind, name) DO UPDATE SET storage_path ="
+              + " EXCLUDED.storage_path, size_bytes = EXCLUDED.size_bytes, step = EXCLUDED.step,"
+              + " created_at = now(), expires_at = EXCLUDED.expires_at",
+          run.tenantId(),
+          run.id(),
+          kind,
+          name,
+          storagePath,
+          bytes,
+          run.step(),
+          ttlSeconds,
+          ttlSeconds);
+    }
+  }
+
+  boolean checkpointExists(String runId, String kind, String name) throws SQLException {
+    try (Connection c = ds.getConnection();
+        PreparedStatement st =
+            c.prepareStatement(
+                "SELECT 1 FROM checkpoints WHERE training_run_id = ? AND kind = ? AND name = ?")) {
+      st.setString(1, runId);
+      st.setString(2, kind);
+      st.setString(3, name);
+      try (ResultSet rs = st.executeQuery()) {
+        return rs.next();
+      }
+    }
+  }
+
+  /** A checkpoint by tinker path parts, only if the tenant owns it or it is published. */
+  Optional<Checkpoint> checkpoint(String tenantId, String runId, String kind, String name)
+      throws SQLException {
+    try (Connection c = ds.getConnection();
+        PreparedStatement st =
+            c.prepareStatement(
+                "SELECT tenant_id, storage_path FROM checkpoints WHERE training_run_id = ? AND kind = ?"
+                    + " AND name = ? AND (tenant_id = ? OR published)"
+                    + " AND (expires_at IS NULL OR expires_at > now())")) {
+      st.setString(1, runId);
+      st.setString(2, kind);
+      st.setString(3, name);
+      st.setString(4, tenantId);
+      try (ResultSet rs = st.executeQuery()) {
+        return rs.next()
+            ? Optional.of(new Checkpoint(rs.getString(1), runId, kind, name, rs.getString(2)))
+            : Optional.empty();
+      }
+    }
+  }
+
+  /** Creates (or finds) the sampling session of a training client's sampler save. */
+  String samplingSession(Run run, int samplingSessionSeqId, String modelPath) throws SQLException {
+    try (Connection c = ds.getConnection()) {
+      String id = run.sessionId() + ":sample:" + samplingSessionSeqId;
+      update(
+          c,
+          "INSERT INTO sampling_sessions (id, tenant_id, session_id, sampling_session_seq_id,"
+              + " base_model, model_path) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE"
+              + " SET model_path = EXCLUDED.model_path",
+          id,
+          run.tenantId(),
+          run.sessionId(),
+          samplingSessionSeqId,
+          run.baseModel(),
+          modelPath);
+      return id;
+    }
+  }
+
+  /** A sampling session's model path (null for the base model). */
+  Optional<String> samplingSessionPath(String id) throws SQLException {
+    try (Connection c = ds.getConnection();
+        PreparedStatement st =
+            c.prepareStatement("SELECT model_path FROM sampling_sessions WHERE id = ?")) {
+      st.setString(1, id);
+      try (ResultSet rs = st.executeQuery()) {
+        return rs.next() ? Optional.ofNullable(rs.getString(1)) : Optional.empty();
+      }
+    }
+  }
+
+  private static void update(Connection c, String sql, Object... args) throws SQLException {
+    try (PreparedStatement st = c.prepareStatement(sql)) {
+      for (int i = 0; i < args.length; i++) {
+        st.setObject(i + 1, args[i]);
+      }
+      st.executeUpdate();
+    }
+  }
+
+  private static String resource(String path) {
+    try (InputStream in = WorkerStore.class.getResourceAsStream(path)) {
+      if (in == null) {
+        throw new IllegalStateException(path + " is missing from the classpath");
+      }
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}
