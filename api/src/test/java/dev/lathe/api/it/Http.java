@@ -1,0 +1,81 @@
+package dev.lathe.api.it;
+
+import dev.lathe.contracts.WireJson;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import tools.jackson.databind.JsonNode;
+
+/** A small JSON client for the api tests: real HTTP on the test server's port. */
+final class Http {
+
+  private final HttpClient client = HttpClient.newHttpClient();
+  private final String base;
+
+  Http(int port) {
+    this.base = "http://127.0.0.1:" + port;
+  }
+
+  record Response(int status, JsonNode json, String body, String contentType) {}
+
+  Response post(String key, String path, Object body) {
+    String json = body instanceof String s ? s : WireJson.mapper().writeValueAsString(body);
+    return send(
+        key,
+        HttpRequest.newBuilder(URI.create(base + path))
+            .header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(json)));
+  }
+
+  Response get(String key, String path) {
+    return send(key, HttpRequest.newBuilder(URI.create(base + path)).GET());
+  }
+
+  Response delete(String key, String path) {
+    return send(key, HttpRequest.newBuilder(URI.create(base + path)).DELETE());
+  }
+
+  private Response send(String key, HttpRequest.Builder b) {
+    if (key != null) {
+      b.header("X-API-Key", key);
+    }
+    try {
+      HttpResponse<String> r =
+          client.send(
+              b.timeout(Duration.ofSeconds(60)).build(), HttpResponse.BodyHandlers.ofString());
+      JsonNode json = null;
+      if (!r.body().isEmpty()) {
+        try {
+          json = WireJson.mapper().readTree(r.body());
+        } catch (RuntimeException notJson) {
+          json = null;
+        }
+      }
+      return new Response(
+          r.statusCode(), json, r.body(), r.headers().firstValue("content-type").orElse(""));
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Polls retrieve_future until the result is there (or fails the test after a minute). */
+  JsonNode result(String key, String requestId) {
+    long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
+    while (System.nanoTime() < deadline) {
+      Response r = post(key, "/api/v1/retrieve_future", java.util.Map.of("request_id", requestId));
+      if (r.status() != 200) {
+        throw new AssertionError("retrieve_future answered " + r.status() + ": " + r.body());
+      }
+      if (!"try_again".equals(r.json().path("type").asString(""))) {
+        return r.json();
+      }
+    }
+    throw new AssertionError("request " + requestId + " did not finish within a minute");
+  }
+}
