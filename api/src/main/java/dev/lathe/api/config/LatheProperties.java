@@ -57,6 +57,7 @@ public record LatheProperties(
 
   /** Caps per call; beyond them a request is refused with the field named. */
   public record Limits(
+      @Min(1024) long maxBodyBytes,
       @Min(1) int maxDatums,
       @Min(1) int maxTokensPerRequest,
       @Min(1) int maxSamples,

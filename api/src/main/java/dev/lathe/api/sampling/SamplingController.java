@@ -117,7 +117,7 @@ class SamplingController {
     Integer seq = null;
     if (req.samplingSessionId() != null) {
       samplingSession = req.samplingSessionId();
-      sampler(caller, samplingSession);
+      owned(caller, samplingSession);
       seq = Check.range(req.seqId(), 0, Integer.MAX_VALUE, "seq_id");
     } else if (req.modelPath() != null) {
       checkpoint(caller, req.modelPath(), "model_path");
@@ -127,6 +127,17 @@ class SamplingController {
     String id =
         requests.enqueue(caller, model.name(), "sample", null, samplingSession, seq, req, "seq_id");
     return new RequestAccepted(id, null);
+  }
+
+  private void owned(Caller caller, String samplingSessionId) {
+    long n =
+        jdbc.sql("SELECT count(*) FROM sampling_sessions WHERE id = ? AND tenant_id = ?")
+            .params(samplingSessionId, caller.tenantId())
+            .query(Long.class)
+            .single();
+    if (n == 0) {
+      throw ApiException.notFound("sampling_session_id", samplingSessionId);
+    }
   }
 
   private void stop(Stop stop) {

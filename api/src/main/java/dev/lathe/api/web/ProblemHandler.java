@@ -34,22 +34,32 @@ class ProblemHandler {
   @ExceptionHandler(HttpMessageNotReadableException.class)
   ResponseEntity<ProblemDetail> unreadable(
       HttpMessageNotReadableException e, HttpServletRequest req) {
-    Throwable cause = e.getMostSpecificCause();
-    String field = null;
-    String detail;
-    if (cause instanceof DatabindException d && !d.getPath().isEmpty()) {
-      field = path(d);
-      String original = d.getOriginalMessage();
-      if (cause.getCause() instanceof IllegalArgumentException iae) {
-        original = iae.getMessage();
+    DatabindException bind = null;
+    JacksonException parse = null;
+    IllegalArgumentException reason = null;
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof DatabindException d && bind == null && !d.getPath().isEmpty()) {
+        bind = d;
+      } else if (t instanceof JacksonException j && parse == null) {
+        parse = j;
       }
-      detail = field + ": " + firstLine(original);
-    } else if (cause instanceof JacksonException j) {
-      detail = "body is not valid JSON: " + firstLine(j.getOriginalMessage());
-    } else {
-      detail = "body is missing or unreadable";
+      if (t instanceof IllegalArgumentException iae) {
+        reason = iae;
+      }
     }
-    return problem(HttpStatus.BAD_REQUEST, field, detail, req);
+    if (bind != null) {
+      String field = path(bind);
+      String why = reason != null ? reason.getMessage() : bind.getOriginalMessage();
+      return problem(HttpStatus.BAD_REQUEST, field, field + ": " + firstLine(why), req);
+    }
+    if (parse != null) {
+      return problem(
+          HttpStatus.BAD_REQUEST,
+          null,
+          "body is not valid JSON: " + firstLine(parse.getOriginalMessage()),
+          req);
+    }
+    return problem(HttpStatus.BAD_REQUEST, null, "body is missing or unreadable", req);
   }
 
   @ExceptionHandler(MethodArgumentTypeMismatchException.class)
