@@ -11,4 +11,4 @@ if [ ! -x .venv/bin/python ] || ! cmp -s requirements-test.txt .venv/requirement
   cp requirements-test.txt .venv/requirements-test.txt
 fi
 mvn -B -ntp verify
-.venv/bin/python -m pytest -q web-contracts/src/test/python worker/src/test/python
+.venv/bin/python -m pytest -q web-contracts/src/test/python worker/src/test/python sdk/python/tests

@@ -19,7 +19,7 @@ final class Http {
     this.base = "http://127.0.0.1:" + port;
   }
 
-  record Response(int status, JsonNode json, String body, String contentType) {}
+  record Response(int status, JsonNode json, String body, String contentType, long contentLength) {}
 
   Response post(String key, String path, Object body) {
     String json = body instanceof String s ? s : WireJson.mapper().writeValueAsString(body);
@@ -55,7 +55,11 @@ final class Http {
         }
       }
       return new Response(
-          r.statusCode(), json, r.body(), r.headers().firstValue("content-type").orElse(""));
+          r.statusCode(),
+          json,
+          r.body(),
+          r.headers().firstValue("content-type").orElse(""),
+          r.headers().firstValueAsLong("content-length").orElse(-1));
     } catch (IOException e) {
       throw new java.io.UncheckedIOException(e);
     } catch (InterruptedException e) {

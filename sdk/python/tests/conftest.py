@@ -1,0 +1,86 @@
+"""Starts the real Lathe server (api/target/lathe.jar, all-in-one with its embedded PostgreSQL)
+on a free port for the Python suites, and gives each test a tenant of its own."""
+
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+JAR = ROOT / "api" / "target" / "lathe.jar"
+ADMIN_KEY = "lta-pytest-" + uuid.uuid4().hex
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _java():
+    home = os.environ.get("JAVA_HOME")
+    return str(pathlib.Path(home) / "bin" / "java") if home else "java"
+
+
+class Server:
+    def __init__(self, base_url):
+        self.base_url = base_url
+
+    def admin(self, method, path, body=None):
+        req = urllib.request.Request(
+            self.base_url + path,
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={"X-API-Key": ADMIN_KEY, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read() or b"null")
+
+    def new_api_key(self, name):
+        tenant = self.admin("POST", "/admin/v1/tenants", {"name": name})
+        return self.admin("POST", f"/admin/v1/tenants/{tenant['tenant_id']}/api_keys", {})["api_key"]
+
+
+@pytest.fixture(scope="session")
+def server():
+    assert JAR.is_file(), f"build the server first: {JAR} is missing (mvn -DskipTests package)"
+    data = pathlib.Path(tempfile.mkdtemp(prefix="lathe-pytest-"))
+    port = _free_port()
+    env = dict(os.environ, LATHE_PORT=str(port), LATHE_DATA_DIR=str(data), LATHE_ADMIN_KEY=ADMIN_KEY)
+    log = open(data / "server.log", "w")
+    proc = subprocess.Popen([_java(), "-jar", str(JAR)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/api/v1/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("Lathe did not start:\n" + (data / "server.log").read_text()[-5000:])
+            time.sleep(0.5)
+        yield Server(base)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def api_key(server, request):
+    return server.new_api_key(f"py-{request.node.name[:60]}-{uuid.uuid4().hex[:6]}")
