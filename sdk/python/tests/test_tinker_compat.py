@@ -95,3 +95,39 @@ def test_prompt_logprobs_and_errors_reach_the_user(server, api_key):
         assert "target_tokens[2]" in str(e)
     else:
         raise AssertionError("a target past the vocabulary must be refused")
+
+
+def test_rest_client_manages_checkpoints(server, api_key):
+    import io
+    import json
+    import tarfile
+    import urllib.request
+
+    service = tinker.ServiceClient(base_url=server.base_url, api_key=api_key)
+    training = service.create_lora_training_client(base_model="lathe-tiny", rank=4)
+    training.forward_backward([datum()], "cross_entropy").result()
+    training.optim_step(types.AdamParams(learning_rate=1e-3)).result()
+    training.save_state("keep").result()
+    sampler_path = training.save_weights_for_sampler("for-sampling").result().path
+
+    rest = service.create_rest_client()
+    runs = rest.list_training_runs().result()
+    assert [r.training_run_id for r in runs.training_runs] == [training.model_id]
+    listed = rest.list_checkpoints(training.model_id).result()
+    assert {c.checkpoint_id for c in listed.checkpoints} == {"weights/keep", "sampler_weights/for-sampling"}
+    assert all(c.size_bytes > 0 for c in listed.checkpoints)
+
+    rest.publish_checkpoint_from_tinker_path(sampler_path).result()
+    published = rest.list_checkpoints(training.model_id).result()
+    assert [c.public for c in published.checkpoints if c.checkpoint_id.startswith("sampler")] == [True]
+
+    url = rest.get_checkpoint_archive_url_from_tinker_path(sampler_path).result().url
+    with urllib.request.urlopen(url, timeout=30) as r:  # a signed link: no API key
+        archive = tarfile.open(fileobj=io.BytesIO(r.read()))
+    assert sorted(archive.getnames()) == ["adapter_config.json", "adapter_model.safetensors"]
+    config = json.load(archive.extractfile("adapter_config.json"))
+    assert config["peft_type"] == "LORA" and config["r"] == 4
+
+    rest.delete_checkpoint_from_tinker_path(sampler_path).result()
+    left = rest.list_checkpoints(training.model_id).result()
+    assert [c.checkpoint_id for c in left.checkpoints] == ["weights/keep"]

@@ -24,7 +24,7 @@ class MigrationsTest {
     MigrateResult result = flyway.migrate();
 
     assertThat(result.success).isTrue();
-    assertThat(result.migrationsExecuted).isEqualTo(10);
+    assertThat(result.migrationsExecuted).isEqualTo(11);
     for (MigrationInfo m : flyway.info().all()) {
       assertThat(m.getState()).as(m.getScript()).isEqualTo(MigrationState.SUCCESS);
       assertThat(m.getScript()).matches("V\\d+__[a-z]+_[a-z_]+\\.sql");
@@ -41,7 +41,8 @@ class MigrationsTest {
             "checkpoints",
             "step_metrics",
             "usage_counters",
-            "worker_leases");
+            "worker_leases",
+            "server_secrets");
   }
 
   @Test

@@ -1,0 +1,198 @@
+package dev.lathe.api.checkpoint;
+
+import dev.lathe.api.auth.Caller;
+import dev.lathe.api.web.ApiException;
+import dev.lathe.contracts.checkpoint.CheckpointArchiveUrlResponse;
+import dev.lathe.contracts.checkpoint.CheckpointTtlRequest;
+import dev.lathe.contracts.checkpoint.CheckpointsListResponse;
+import dev.lathe.contracts.checkpoint.Cursor;
+import dev.lathe.contracts.checkpoint.TrainingRun;
+import dev.lathe.contracts.checkpoint.TrainingRunsResponse;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.DeleteMapping;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.PutMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+
+/**
+ * The REST client's view of storage: training runs, checkpoints (list, delete, TTL, publish) and
+ * archives of a checkpoint's PEFT files behind signed, expiring links.
+ */
+@RestController
+@RequestMapping("/api/v1")
+class CheckpointController {
+
+  static final Duration LINK_LIFETIME = Duration.ofMinutes(15);
+  static final long MAX_TTL_SECONDS = 10L * 365 * 24 * 3600;
+  static final List<String> ARCHIVED = List.of("adapter_config.json", "adapter_model.safetensors");
+
+  private final Checkpoints checkpoints;
+  private final LinkSigner links;
+
+  CheckpointController(Checkpoints checkpoints, LinkSigner links) {
+    this.checkpoints = checkpoints;
+    this.links = links;
+  }
+
+  @GetMapping("/training_runs")
+  TrainingRunsResponse runs(
+      Caller caller,
+      @RequestParam(defaultValue = "20") int limit,
+      @RequestParam(defaultValue = "0") int offset) {
+    page(limit, offset);
+    return new TrainingRunsResponse(
+        checkpoints.runs(caller, limit, offset),
+        new Cursor(offset, limit, checkpoints.countRuns(caller)));
+  }
+
+  @GetMapping("/training_runs/{runId}")
+  TrainingRun run(Caller caller, @PathVariable String runId) {
+    return checkpoints
+        .run(caller, runId)
+        .orElseThrow(() -> ApiException.notFound("training_run_id", runId));
+  }
+
+  @GetMapping("/training_runs/{runId}/checkpoints")
+  CheckpointsListResponse runCheckpoints(
+      Caller caller,
+      @PathVariable String runId,
+      @RequestParam(defaultValue = "100") int limit,
+      @RequestParam(defaultValue = "0") int offset) {
+    run(caller, runId);
+    page(limit, offset);
+    return new CheckpointsListResponse(
+        checkpoints.checkpoints(caller, runId, limit, offset),
+        new Cursor(offset, limit, checkpoints.countCheckpoints(caller, runId)));
+  }
+
+  @GetMapping("/checkpoints")
+  CheckpointsListResponse allCheckpoints(
+      Caller caller,
+      @RequestParam(defaultValue = "100") int limit,
+      @RequestParam(defaultValue = "0") int offset) {
+    page(limit, offset);
+    return new CheckpointsListResponse(
+        checkpoints.checkpoints(caller, null, limit, offset),
+        new Cursor(offset, limit, checkpoints.countCheckpoints(caller, null)));
+  }
+
+  @DeleteMapping("/training_runs/{runId}/checkpoints/{kind}/{name}")
+  ResponseEntity<Void> delete(
+      Caller caller,
+      @PathVariable String runId,
+      @PathVariable String kind,
+      @PathVariable String name)
+      throws IOException {
+    checkpoints.delete(checkpoints.require(caller, runId, kind(kind), name));
+    return ResponseEntity.noContent().build();
+  }
+
+  @PutMapping("/training_runs/{runId}/checkpoints/{kind}/{name}/ttl")
+  ResponseEntity<Void> ttl(
+      Caller caller,
+      @PathVariable String runId,
+      @PathVariable String kind,
+      @PathVariable String name,
+      @RequestBody CheckpointTtlRequest req) {
+    Long ttl = req.ttlSeconds();
+    if (ttl != null && (ttl < 1 || ttl > MAX_TTL_SECONDS)) {
+      throw ApiException.badRequest(
+          "ttl_seconds", "must be between 1 and " + MAX_TTL_SECONDS + ", or null for never");
+    }
+    checkpoints.setTtl(checkpoints.require(caller, runId, kind(kind), name), ttl);
+    return ResponseEntity.noContent().build();
+  }
+
+  @PostMapping("/training_runs/{runId}/checkpoints/{kind}/{name}/publish")
+  ResponseEntity<Void> publish(
+      Caller caller,
+      @PathVariable String runId,
+      @PathVariable String kind,
+      @PathVariable String name) {
+    checkpoints.setPublished(checkpoints.require(caller, runId, kind(kind), name), true);
+    return ResponseEntity.noContent().build();
+  }
+
+  @DeleteMapping("/training_runs/{runId}/checkpoints/{kind}/{name}/publish")
+  ResponseEntity<Void> unpublish(
+      Caller caller,
+      @PathVariable String runId,
+      @PathVariable String kind,
+      @PathVariable String name) {
+    checkpoints.setPublished(checkpoints.require(caller, runId, kind(kind), name), false);
+    return ResponseEntity.noContent().build();
+  }
+
+  @GetMapping("/training_runs/{runId}/checkpoints/{kind}/{name}/archive")
+  CheckpointArchiveUrlResponse archive(
+      Caller caller,
+      @PathVariable String runId,
+      @PathVariable String kind,
+      @PathVariable String name,
+      HttpServletRequest req) {
+    checkpoints.require(caller, runId, kind(kind), name);
+    Instant expires =
+        Instant.now().plus(LINK_LIFETIME).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+    String token = links.sign(new LinkSigner.Target(runId, kind, name, expires));
+    String base = req.getScheme() + "://" + req.getServerName() + ":" + req.getServerPort();
+    return new CheckpointArchiveUrlResponse(base + "/api/v1/archives/" + token + ".tar", expires);
+  }
+
+  /** The signed link itself: a tar of the checkpoint's PEFT files, no API key needed. */
+  @GetMapping("/archives/{token}.tar")
+  void download(@PathVariable String token, HttpServletResponse res) throws IOException {
+    LinkSigner.Target t =
+        links
+            .verify(token)
+            .orElseThrow(() -> ApiException.notFound("token", "(expired or invalid link)"));
+    Checkpoints.Stored s =
+        checkpoints
+            .find(t.runId(), t.kind(), t.name())
+            .orElseThrow(() -> ApiException.notFound("checkpoint_id", t.kind() + "/" + t.name()));
+    res.setContentType("application/x-tar");
+    res.setHeader("Content-Disposition", "attachment; filename=\"" + t.name() + ".tar\"");
+    try (OutputStream out = res.getOutputStream();
+        TarArchiveOutputStream tar = new TarArchiveOutputStream(out)) {
+      for (String file : ARCHIVED) {
+        Path p = s.files().resolve(file);
+        TarArchiveEntry entry = new TarArchiveEntry(p, file);
+        tar.putArchiveEntry(entry);
+        Files.copy(p, tar);
+        tar.closeArchiveEntry();
+      }
+    }
+  }
+
+  private static String kind(String kind) {
+    if (!kind.equals("weights") && !kind.equals("sampler_weights")) {
+      throw ApiException.badRequest(
+          "checkpoint_id", "must start with weights/ or sampler_weights/");
+    }
+    return kind;
+  }
+
+  private static void page(int limit, int offset) {
+    if (limit < 1 || limit > 1000) {
+      throw ApiException.badRequest("limit", "must be between 1 and 1000");
+    }
+    if (offset < 0) {
+      throw ApiException.badRequest("offset", "must not be negative");
+    }
+  }
+}
