@@ -34,7 +34,9 @@ class AllInOneTest {
 
     try (ConfigurableApplicationContext second = start()) {
       assertThat(health(second)).isEqualTo(200);
-      assertThat(jdbc(second).queryForObject("SELECT name FROM tenants", String.class))
+      assertThat(
+              jdbc(second)
+                  .queryForObject("SELECT name FROM tenants WHERE id = 'tnt-keep'", String.class))
           .isEqualTo("kept");
       assertThat(
               jdbc(second)

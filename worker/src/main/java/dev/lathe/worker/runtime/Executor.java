@@ -49,6 +49,7 @@ import java.util.Map;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import tools.jackson.databind.JsonNode;
 
 /**
  * Runs one claimed request on the engine and returns its result as JSON. Live adapters stay in
@@ -57,8 +58,13 @@ import java.util.stream.Stream;
  */
 final class Executor implements AutoCloseable {
 
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Executor.class);
+
   static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,128}");
   static final int DEFAULT_MAX_TOKENS = 256;
+  static final String STATE = "lathe_state.json";
+  static final java.util.Set<String> SNAPSHOTTING =
+      java.util.Set.of("create_model", "optim_step", "load_weights");
   private static final int SAMPLER_CACHE = 8;
 
   private final BaseModel base;
@@ -78,11 +84,16 @@ final class Executor implements AutoCloseable {
         }
       };
 
-  /** An adapter in training, with the loss and tokens accumulated since its last step. */
+  /**
+   * An adapter in training, with the loss and tokens accumulated since its last step, and the
+   * seq_id and result of the request that wrote its latest snapshot.
+   */
   private static final class Live {
     final LoraAdapter adapter;
     double loss;
     long tokens;
+    int snapshotSeq = -1;
+    JsonNode snapshotResult;
 
     Live(LoraAdapter adapter) {
       this.adapter = adapter;
@@ -101,6 +112,17 @@ final class Executor implements AutoCloseable {
 
   Outcome execute(Claimed r) throws SQLException, IOException {
     var json = WireJson.mapper();
+    if (SNAPSHOTTING.contains(r.kind()) && r.seqId() != null) {
+      // Run again after a crash between writing its snapshot and marking it done: the snapshot
+      // holds its effect already, and its result.
+      Live l = liveOrSnapshot(r.modelId());
+      if (l != null && r.seqId() <= l.snapshotSeq) {
+        if (r.seqId() == l.snapshotSeq && l.snapshotResult != null) {
+          return new Outcome(l.snapshotResult, 0);
+        }
+        throw new UserError("seq_id " + r.seqId() + " was already applied");
+      }
+    }
     return switch (r.kind()) {
       case "create_model" -> createModel(r);
       case "forward" -> {
@@ -112,7 +134,7 @@ final class Executor implements AutoCloseable {
         yield forwardBackward(r.modelId(), req.forwardBackwardInput(), true);
       }
       case "optim_step" ->
-          optimStep(r.modelId(), json.treeToValue(r.body(), OptimStepRequest.class).adamParams());
+          optimStep(r, json.treeToValue(r.body(), OptimStepRequest.class).adamParams());
       case "save_weights" -> saveWeights(r, json.treeToValue(r.body(), SaveWeightsRequest.class));
       case "save_weights_for_sampler" ->
           saveForSampler(r, json.treeToValue(r.body(), SaveWeightsForSamplerRequest.class));
@@ -136,13 +158,13 @@ final class Executor implements AutoCloseable {
             1.0);
     dropLive(r.modelId());
     LoraAdapter adapter = LoraAdapter.create(base.config(), spec, manager, DataType.FLOAT32);
-    live.put(r.modelId(), new Live(adapter));
-    snapshot(run, adapter);
-    return new Outcome(new CreateModelResponse(r.modelId()), 0);
+    Live l = new Live(adapter);
+    live.put(r.modelId(), l);
+    return snapshot(run, l, r.seqId(), new CreateModelResponse(r.modelId()));
   }
 
   private Outcome forwardBackward(String modelId, ForwardBackwardInput in, boolean backward)
-      throws SQLException {
+      throws SQLException, IOException {
     if (in == null || in.lossFn() == null) {
       throw new UserError("loss_fn is required");
     }
@@ -172,7 +194,8 @@ final class Executor implements AutoCloseable {
         (int) result.tokens());
   }
 
-  private Outcome optimStep(String modelId, AdamParams p) throws SQLException, IOException {
+  private Outcome optimStep(Claimed req, AdamParams p) throws SQLException, IOException {
+    String modelId = req.modelId();
     Live l = adapter(modelId);
     AdamParams a = p == null ? AdamParams.ofLearningRate(1e-4) : p;
     AdamW.Result r =
@@ -185,8 +208,11 @@ final class Executor implements AutoCloseable {
                 a.eps(),
                 a.weightDecay(),
                 a.gradClipNorm()));
-    WorkerStore.Run run = run(modelId);
-    snapshot(run, l.adapter);
+    Map<String, Double> metrics = new LinkedHashMap<>();
+    metrics.put("grad_norm:mean", r.gradNorm());
+    metrics.put("learning_rate:mean", r.learningRate());
+    metrics.put("step:max", (double) r.step());
+    Outcome out = snapshot(run(modelId), l, req.seqId(), new OptimStepResponse(metrics));
     store.recordStep(
         modelId,
         r.step(),
@@ -196,11 +222,7 @@ final class Executor implements AutoCloseable {
         l.tokens);
     l.loss = 0;
     l.tokens = 0;
-    Map<String, Double> metrics = new LinkedHashMap<>();
-    metrics.put("grad_norm:mean", r.gradNorm());
-    metrics.put("learning_rate:mean", r.learningRate());
-    metrics.put("step:max", (double) r.step());
-    return new Outcome(new OptimStepResponse(metrics), 0);
+    return out;
   }
 
   private Outcome saveWeights(Claimed r, SaveWeightsRequest req) throws SQLException, IOException {
@@ -253,17 +275,14 @@ final class Executor implements AutoCloseable {
       throw new UserError("path: " + e.getMessage());
     }
     dropLive(r.modelId());
-    live.put(r.modelId(), new Live(loaded));
-    snapshot(run, loaded);
-    return new Outcome(LoadWeightsResponse.of(req.path(), r.modelId()), 0);
+    Live l = new Live(loaded);
+    live.put(r.modelId(), l);
+    return snapshot(run, l, r.seqId(), LoadWeightsResponse.of(req.path(), r.modelId()));
   }
 
-  private Outcome unload(String modelId) throws SQLException, IOException {
-    Live l = live.get(modelId);
-    if (l != null) {
-      snapshot(run(modelId), l.adapter);
-      dropLive(modelId);
-    }
+  private Outcome unload(String modelId) throws SQLException {
+    // Parameters change only with snapshots; accumulated gradients replay from the log.
+    dropLive(modelId);
     store.setStatus(modelId, "unloaded");
     return new Outcome(new UnloadModelResponse(modelId), 0);
   }
@@ -373,7 +392,19 @@ final class Executor implements AutoCloseable {
   }
 
   /** The live adapter of a run, loaded from its snapshot if this worker has not got it. */
-  private Live adapter(String modelId) throws SQLException {
+  private Live adapter(String modelId) throws SQLException, IOException {
+    Live l = liveOrSnapshot(modelId);
+    if (l == null) {
+      throw new IllegalStateException("training run " + modelId + " has no adapter snapshot");
+    }
+    return l;
+  }
+
+  /**
+   * The live adapter; or the one restored from the run's snapshot, with the gradient of every
+   * forward_backward done since replayed (they are deterministic); or null before create_model.
+   */
+  private Live liveOrSnapshot(String modelId) throws SQLException, IOException {
     Live l = live.get(modelId);
     if (l != null) {
       return l;
@@ -381,10 +412,25 @@ final class Executor implements AutoCloseable {
     WorkerStore.Run run = run(modelId);
     Path snapshot = snapshotDir(run);
     if (!Files.isDirectory(snapshot)) {
-      throw new IllegalStateException("training run " + modelId + " has no adapter snapshot");
+      return null;
     }
     l = new Live(PeftAdapter.load(snapshot, base.config(), manager, DataType.FLOAT32, true));
+    JsonNode state = WireJson.mapper().readTree(snapshot.resolve(STATE).toFile());
+    l.snapshotSeq = state.get("seq").asInt();
+    l.snapshotResult = state.get("result");
     live.put(modelId, l);
+    List<JsonNode> replay = store.doneForwardBackwards(modelId, l.snapshotSeq);
+    for (JsonNode body : replay) {
+      ForwardBackwardRequest req =
+          WireJson.mapper().treeToValue(body, ForwardBackwardRequest.class);
+      forwardBackward(modelId, req.forwardBackwardInput(), true);
+    }
+    log.info(
+        "{}: restored the snapshot of seq_id {} (step {}) and replayed {} forward_backward",
+        modelId,
+        l.snapshotSeq,
+        l.adapter.step(),
+        replay.size());
     return l;
   }
 
@@ -429,8 +475,22 @@ final class Executor implements AutoCloseable {
     return requested;
   }
 
-  private void snapshot(WorkerStore.Run run, LoraAdapter adapter) throws IOException {
-    PeftAdapter.save(adapter, run.baseModel(), snapshotDir(run), true);
+  /**
+   * Writes the adapter with its optimizer state, and the seq_id and result of the request that
+   * changed it, before that request is marked done.
+   */
+  private Outcome snapshot(WorkerStore.Run run, Live l, int seq, Object result) throws IOException {
+    JsonNode json = WireJson.mapper().valueToTree(result);
+    var state = WireJson.mapper().createObjectNode().put("seq", seq).set("result", json);
+    PeftAdapter.save(
+        l.adapter,
+        run.baseModel(),
+        snapshotDir(run),
+        true,
+        Map.of(STATE, WireJson.mapper().writeValueAsBytes(state)));
+    l.snapshotSeq = seq;
+    l.snapshotResult = json;
+    return new Outcome(result, 0);
   }
 
   private Path runDir(WorkerStore.Run run) {

@@ -29,6 +29,11 @@ public final class Worker implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(Worker.class);
 
+  /** A worker silent this long is gone: the requests it claimed are run again by others. */
+  static final Duration LEASE = Duration.ofSeconds(30);
+
+  static final Duration HEARTBEAT = Duration.ofSeconds(5);
+
   /**
    * @param workerId this process's id in request rows and leases
    * @param storage where adapters and checkpoints are written
@@ -91,8 +96,16 @@ public final class Worker implements AutoCloseable {
 
   private void loop() {
     GradMode.off();
+    long nextHeartbeat = 0;
     while (running) {
       try {
+        if (System.nanoTime() >= nextHeartbeat) {
+          int reclaimed = store.heartbeat(settings.workerId(), base.name(), LEASE);
+          if (reclaimed > 0) {
+            log.warn("{} requests of stopped workers went back to the queue", reclaimed);
+          }
+          nextHeartbeat = System.nanoTime() + HEARTBEAT.toNanos();
+        }
         List<Claimed> claimed =
             store.claim(settings.workerId(), base.name(), settings.claimLimit());
         for (Claimed c : claimed) {
@@ -215,6 +228,12 @@ public final class Worker implements AutoCloseable {
       thread.join(30_000);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    }
+    // What it claimed and had not run goes back to the queue now rather than after the lease.
+    try {
+      store.release(settings.workerId());
+    } catch (java.sql.SQLException e) {
+      log.warn("could not release the claims of {}", settings.workerId(), e);
     }
     executor.close();
   }

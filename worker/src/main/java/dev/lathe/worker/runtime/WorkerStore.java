@@ -163,6 +163,67 @@ public final class WorkerStore {
     }
   }
 
+  /** The done forward_backward requests of a run after a seq_id, in order: for replay. */
+  List<JsonNode> doneForwardBackwards(String modelId, int afterSeq) throws SQLException {
+    try (Connection c = ds.getConnection();
+        PreparedStatement st =
+            c.prepareStatement(
+                "SELECT body FROM requests WHERE model_id = ? AND kind = 'forward_backward'"
+                    + " AND status = 'done' AND seq_id > ? ORDER BY seq_id")) {
+      st.setString(1, modelId);
+      st.setInt(2, afterSeq);
+      List<JsonNode> out = new ArrayList<>();
+      try (ResultSet rs = st.executeQuery()) {
+        while (rs.next()) {
+          out.add(WireJson.mapper().readTree(rs.getString(1)));
+        }
+      }
+      return out;
+    }
+  }
+
+  /**
+   * Renews this worker's lease on its base model and hands back to the queue every request that a
+   * worker without a live lease had claimed (it died or stopped mid-request).
+   *
+   * @return how many requests went back to pending
+   */
+  int heartbeat(String workerId, String baseModel, java.time.Duration ttl) throws SQLException {
+    try (Connection c = ds.getConnection()) {
+      update(
+          c,
+          "INSERT INTO worker_leases (worker_id, base_model, hostname, expires_at)"
+              + " VALUES (?, ?, ?, now() + make_interval(secs => ?)) ON CONFLICT (worker_id) DO UPDATE"
+              + " SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at",
+          workerId,
+          baseModel,
+          java.net.InetAddress.getLoopbackAddress().getHostName(),
+          (double) ttl.toSeconds());
+      try (PreparedStatement st =
+          c.prepareStatement(
+              "UPDATE requests r SET status = 'pending', worker_id = NULL, started_at = NULL"
+                  + " WHERE r.status = 'running' AND r.base_model = ? AND r.worker_id <> ?"
+                  + " AND NOT EXISTS (SELECT 1 FROM worker_leases l WHERE l.worker_id = r.worker_id"
+                  + " AND l.expires_at > now())")) {
+        st.setString(1, baseModel);
+        st.setString(2, workerId);
+        return st.executeUpdate();
+      }
+    }
+  }
+
+  /** A clean stop: this worker's unfinished claims return to the queue and its lease ends. */
+  void release(String workerId) throws SQLException {
+    try (Connection c = ds.getConnection()) {
+      update(
+          c,
+          "UPDATE requests SET status = 'pending', worker_id = NULL, started_at = NULL"
+              + " WHERE status = 'running' AND worker_id = ?",
+          workerId);
+      update(c, "DELETE FROM worker_leases WHERE worker_id = ?", workerId);
+    }
+  }
+
   void setStatus(String modelId, String status) throws SQLException {
     try (Connection c = ds.getConnection()) {
       update(c, "UPDATE training_runs SET status = ? WHERE id = ?", status, modelId);

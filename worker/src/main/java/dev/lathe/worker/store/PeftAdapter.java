@@ -44,6 +44,17 @@ public final class PeftAdapter {
    */
   public static void save(LoraAdapter adapter, String baseModel, Path dir, boolean withOptimizer)
       throws IOException {
+    save(adapter, baseModel, dir, withOptimizer, Map.of());
+  }
+
+  /** As {@link #save}, with extra files written into the directory in the same atomic swap. */
+  public static void save(
+      LoraAdapter adapter,
+      String baseModel,
+      Path dir,
+      boolean withOptimizer,
+      Map<String, byte[]> extras)
+      throws IOException {
     Files.createDirectories(dir.getParent());
     Path tmp = Files.createTempDirectory(dir.getParent(), dir.getFileName() + ".tmp");
     try {
@@ -78,6 +89,9 @@ public final class PeftAdapter {
         }
         Safetensors.write(
             tmp.resolve(OPTIMIZER), state, Map.of("step", Integer.toString(adapter.step())));
+      }
+      for (var e : extras.entrySet()) {
+        Files.write(tmp.resolve(e.getKey()), e.getValue());
       }
       replace(tmp, dir);
     } finally {
