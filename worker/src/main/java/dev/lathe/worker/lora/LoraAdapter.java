@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.lathe.worker.engine.Scalars;
 import dev.lathe.worker.model.llama.LlamaConfig;
 import dev.lathe.worker.model.llama.LoraHook;
 import dev.lathe.worker.model.llama.Module;
@@ -31,11 +32,15 @@ public final class LoraAdapter implements AutoCloseable {
   private final Map<String, Pair> byLayerModule = new LinkedHashMap<>();
   private final Map<String, NDArray[]> moments = new LinkedHashMap<>();
   private int step;
+  private final NDArray scale; // s = α/r (or α/√r), a tensor so that backward can read it
 
   private LoraAdapter(LoraSpec spec, NDManager manager, Map<String, Pair> pairs) {
     this.spec = spec;
     this.manager = manager;
     this.pairs = pairs;
+    LoraAdapter.Pair any = pairs.values().iterator().next();
+    this.scale = Scalars.of(manager, spec.scaling(), any.a().getDataType());
+    NDScope.unregister(scale);
     for (Pair p : pairs.values()) {
       byLayerModule.put(p.layer() + "/" + p.module(), p);
       p.a().setRequiresGradient(true);
@@ -146,7 +151,7 @@ public final class LoraAdapter implements AutoCloseable {
 
   /** This adapter applied to every row of a batch. */
   public LoraHook hook() {
-    double s = spec.scaling();
+    NDArray s = scale;
     return (layer, module, x, y) -> {
       Pair p = byLayerModule.get(layer + "/" + module);
       if (p == null) {

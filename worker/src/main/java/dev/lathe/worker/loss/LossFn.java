@@ -1,6 +1,7 @@
 package dev.lathe.worker.loss;
 
 import ai.djl.ndarray.NDArray;
+import dev.lathe.worker.engine.Scalars;
 import java.util.List;
 import java.util.Map;
 
@@ -80,7 +81,9 @@ public enum LossFn {
           throw new IllegalArgumentException("loss_fn_config.beta is required for dro");
         }
         NDArray diff = lp.sub(in.get("logprobs"));
-        yield lp.mul(in.get("advantages")).sub(diff.square().mul(0.5 * beta)).neg();
+        yield lp.mul(in.get("advantages"))
+            .sub(diff.square().mul(Scalars.of(lp.getManager(), 0.5 * beta, lp.getDataType())))
+            .neg();
       }
     };
   }

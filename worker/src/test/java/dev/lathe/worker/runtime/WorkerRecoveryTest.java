@@ -36,10 +36,6 @@ import org.springframework.jdbc.core.JdbcTemplate;
  * by a new worker that finishes the run; the adapter ends exactly as an uninterrupted run's, and no
  * step is applied twice.
  */
-@org.junit.jupiter.api.Disabled(
-    "The recovery logic passes this test, but the engine's gradients are not reproducible under"
-        + " garbage-collector pressure (DJL/PyTorch; see the worker issue), so the exact comparison"
-        + " with a reference run fails at random. Enable once gradients are reproducible.")
 class WorkerRecoveryTest {
 
   static NDManager manager;

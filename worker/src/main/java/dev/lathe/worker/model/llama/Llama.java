@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
+import dev.lathe.worker.engine.Scalars;
 import dev.lathe.worker.store.TensorSource;
 
 /**
@@ -20,12 +21,14 @@ public final class Llama {
   private final LlamaWeights weights;
   private final Rope rope;
   private final DataType dtype;
+  private final NDArray attentionScale; // 1/√head_dim, a tensor so that backward can read it
 
   public Llama(LlamaConfig config, LlamaWeights weights, NDManager manager, DataType dtype) {
     this.config = config;
     this.weights = weights;
     this.dtype = dtype;
     this.rope = new Rope(config, manager, dtype);
+    this.attentionScale = Scalars.of(manager, 1.0 / Math.sqrt(config.headDim()), dtype);
   }
 
   /** Loads a checkpoint's weights into {@code manager} as {@code dtype}. */
@@ -104,7 +107,7 @@ public final class Llama {
     // Grouped-query attention: each KV head serves `group` query heads.
     NDArray qg = q.reshape(b, kvHeads, group, t, hd); // [B, KV, g, T, hd]
     NDArray kg = k.reshape(b, kvHeads, 1, s, hd).transpose(0, 1, 2, 4, 3); // [B, KV, 1, hd, S]
-    NDArray scores = qg.matMul(kg).mul(1.0 / Math.sqrt(hd)).add(mask); // [B, KV, g, T, S]
+    NDArray scores = qg.matMul(kg).mul(attentionScale).add(mask); // [B, KV, g, T, S]
     NDArray probs = scores.softmax(-1);
     NDArray out = probs.matMul(v.reshape(b, kvHeads, 1, s, hd)); // [B, KV, g, T, hd]
     out = out.reshape(b, heads, t, hd).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * hd);
