@@ -49,8 +49,9 @@ class ExternalDatabaseTest {
   }
 
   @Test
-  void unknownPathsAreA404() throws Exception {
-    assertThat(get("/api/v1/no_such_endpoint").statusCode()).isEqualTo(404);
+  void unknownPathsAreA404AndTheApiNeedsAKey() throws Exception {
+    assertThat(get("/no_such_page").statusCode()).isEqualTo(404);
+    assertThat(get("/api/v1/no_such_endpoint").statusCode()).isEqualTo(401);
   }
 
   private HttpResponse<String> get(String path) throws Exception {

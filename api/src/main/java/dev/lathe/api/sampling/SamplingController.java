@@ -7,6 +7,7 @@ import dev.lathe.api.session.Sessions;
 import dev.lathe.api.system.ServedModel;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.api.web.Check;
+import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.future.RequestAccepted;
 import dev.lathe.contracts.sampling.CreateSamplingSessionRequest;
 import dev.lathe.contracts.sampling.CreateSamplingSessionResponse;
@@ -15,7 +16,6 @@ import dev.lathe.contracts.sampling.SampleRequest;
 import dev.lathe.contracts.sampling.SamplingParams;
 import dev.lathe.contracts.sampling.Stop;
 import java.util.Optional;
-import java.util.regex.Pattern;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
@@ -29,8 +29,6 @@ import org.springframework.web.bind.annotation.RestController;
 @RequestMapping("/api/v1")
 class SamplingController {
 
-  private static final Pattern TINKER_PATH =
-      Pattern.compile("tinker://([^/]{1,200})/(weights|sampler_weights)/([A-Za-z0-9._-]{1,128})");
   private static final int MAX_STOPS = 16;
 
   private final JdbcClient jdbc;
@@ -177,21 +175,22 @@ class SamplingController {
     }
   }
 
-  private void checkpoint(Caller caller, String path, String field) {
-    var m = TINKER_PATH.matcher(path);
-    if (!m.matches()) {
-      throw ApiException.badRequest(
-          field, "must look like tinker://<model_id>/sampler_weights/<name>");
+  private void checkpoint(Caller caller, String text, String field) {
+    TinkerPath path;
+    try {
+      path = TinkerPath.parse(text);
+    } catch (IllegalArgumentException e) {
+      throw ApiException.badRequest(field, e.getMessage());
     }
     Optional<String> found =
         jdbc.sql(
                 "SELECT training_run_id FROM checkpoints WHERE training_run_id = ? AND kind = ? AND name = ?"
                     + " AND (tenant_id = ? OR published) AND (expires_at IS NULL OR expires_at > now())")
-            .params(m.group(1), m.group(2), m.group(3), caller.tenantId())
+            .params(path.trainingRunId(), path.kind(), path.name(), caller.tenantId())
             .query(String.class)
             .optional();
     if (found.isEmpty()) {
-      throw ApiException.notFound(field, path);
+      throw ApiException.notFound(field, text);
     }
   }
 

@@ -7,6 +7,7 @@ import dev.lathe.api.session.Sessions;
 import dev.lathe.api.system.ServedModel;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.api.web.Check;
+import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.future.RequestAccepted;
 import dev.lathe.contracts.model.Datum;
 import dev.lathe.contracts.model.TensorData;
@@ -29,7 +30,6 @@ import dev.lathe.contracts.training.WeightsInfoResponse;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.regex.Pattern;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestMapping;
@@ -45,9 +45,6 @@ class TrainingController {
 
   static final int MAX_RANK = 512;
   static final long MAX_TTL_SECONDS = 10L * 365 * 24 * 3600;
-  static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,128}");
-  static final Pattern TINKER_PATH =
-      Pattern.compile("tinker://([^/]{1,200})/(weights|sampler_weights)/([A-Za-z0-9._-]{1,128})");
   static final Map<LossFnType, List<String>> REQUIRED =
       Map.of(
           LossFnType.CROSS_ENTROPY, List.of("target_tokens"),
@@ -204,9 +201,9 @@ class TrainingController {
   RequestAccepted loadWeights(Caller caller, @RequestBody LoadWeightsRequest req) {
     TrainingRuns.Run run = runs.require(caller, req.modelId());
     int seq = seq(req.seqId());
-    String[] path = path(req.path(), "path");
+    TinkerPath path = path(req.path(), "path");
     TrainingRuns.Run source =
-        runs.byCheckpoint(caller, path[0], path[1], path[2])
+        runs.byCheckpoint(caller, path)
             .orElseThrow(() -> ApiException.notFound("path", req.path()));
     LoraConfig a = source.lora();
     LoraConfig b = run.lora();
@@ -228,9 +225,9 @@ class TrainingController {
 
   @PostMapping("/weights_info")
   WeightsInfoResponse weightsInfo(Caller caller, @RequestBody WeightsInfoRequest req) {
-    String[] path = path(req.tinkerPath(), "tinker_path");
+    TinkerPath path = path(req.tinkerPath(), "tinker_path");
     TrainingRuns.Run run =
-        runs.byCheckpoint(caller, path[0], path[1], path[2])
+        runs.byCheckpoint(caller, path)
             .orElseThrow(() -> ApiException.notFound("tinker_path", req.tinkerPath()));
     return new WeightsInfoResponse(
         run.baseModel(),
@@ -341,7 +338,7 @@ class TrainingController {
   }
 
   private static void name(String path) {
-    if (path != null && !NAME.matcher(path).matches()) {
+    if (path != null && !TinkerPath.NAME.matcher(path).matches()) {
       throw ApiException.badRequest("path", "must be 1-128 letters, digits, '.', '_' or '-'");
     }
   }
@@ -352,13 +349,13 @@ class TrainingController {
     }
   }
 
-  static String[] path(String path, String field) {
+  static TinkerPath path(String path, String field) {
     Check.required(path, field);
-    var m = TINKER_PATH.matcher(path);
-    if (!m.matches()) {
-      throw ApiException.badRequest(field, "must look like tinker://<model_id>/weights/<name>");
+    try {
+      return TinkerPath.parse(path);
+    } catch (IllegalArgumentException e) {
+      throw ApiException.badRequest(field, e.getMessage());
     }
-    return new String[] {m.group(1), m.group(2), m.group(3)};
   }
 
   private static RequestAccepted accept(String requestId, TrainingRuns.Run run) {

@@ -3,7 +3,10 @@ package dev.lathe.api.training;
 import dev.lathe.api.auth.Caller;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.contracts.WireJson;
+import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.training.LoraConfig;
+import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.util.Map;
 import java.util.Optional;
 import org.springframework.jdbc.core.simple.JdbcClient;
@@ -63,32 +66,27 @@ public class TrainingRuns {
             "SELECT id, base_model, lora_rank, lora_config::text, status FROM training_runs"
                 + " WHERE id = ? AND tenant_id = ?")
         .params(modelId, caller.tenantId())
-        .query(
-            (rs, n) ->
-                new Run(
-                    rs.getString(1),
-                    rs.getString(2),
-                    rs.getInt(3),
-                    WireJson.mapper().readValue(rs.getString(4), LoraConfig.class),
-                    rs.getString(5)))
+        .query(TrainingRuns::run)
         .optional();
   }
 
-  /** A checkpoint's run, when the caller owns it or it is published. */
-  Optional<Run> byCheckpoint(Caller caller, String runId, String kind, String name) {
+  /** A checkpoint's run, when the caller owns the checkpoint or it is published. */
+  Optional<Run> byCheckpoint(Caller caller, TinkerPath path) {
     return jdbc.sql(
             "SELECT r.id, r.base_model, r.lora_rank, r.lora_config::text, r.status FROM checkpoints c"
                 + " JOIN training_runs r ON r.id = c.training_run_id WHERE c.training_run_id = ?"
                 + " AND c.kind = ? AND c.name = ? AND (c.tenant_id = ? OR c.published)")
-        .params(runId, kind, name, caller.tenantId())
-        .query(
-            (rs, n) ->
-                new Run(
-                    rs.getString(1),
-                    rs.getString(2),
-                    rs.getInt(3),
-                    WireJson.mapper().readValue(rs.getString(4), LoraConfig.class),
-                    rs.getString(5)))
+        .params(path.trainingRunId(), path.kind(), path.name(), caller.tenantId())
+        .query(TrainingRuns::run)
         .optional();
+  }
+
+  private static Run run(ResultSet rs, int row) throws SQLException {
+    return new Run(
+        rs.getString(1),
+        rs.getString(2),
+        rs.getInt(3),
+        WireJson.mapper().readValue(rs.getString(4), LoraConfig.class),
+        rs.getString(5));
   }
 }

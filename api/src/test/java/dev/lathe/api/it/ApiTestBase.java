@@ -34,6 +34,9 @@ abstract class ApiTestBase {
     r.add("lathe.data-dir", data::toString);
     r.add("lathe.admin-key", () -> ADMIN);
     r.add("lathe.limits.long-poll", () -> "2s");
+    // Small enough for BadRequestsTest to pass it; every api test shares this one context (and
+    // so one in-process worker on one database).
+    r.add("lathe.limits.max-body-bytes", () -> "200000");
   }
 
   @LocalServerPort int port;

@@ -11,7 +11,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.springframework.jdbc.core.JdbcTemplate;
-import org.springframework.test.context.TestPropertySource;
 import tools.jackson.databind.JsonNode;
 
 /**
@@ -19,7 +18,6 @@ import tools.jackson.databind.JsonNode;
  * afterwards not one stored row has changed.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-@TestPropertySource(properties = "lathe.limits.max-body-bytes=200000")
 class BadRequestsTest extends ApiTestBase {
 
   static final List<String> TABLES =

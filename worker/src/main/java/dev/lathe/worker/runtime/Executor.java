@@ -3,6 +3,7 @@ package dev.lathe.worker.runtime;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.lathe.contracts.WireJson;
+import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.model.TensorData;
 import dev.lathe.contracts.sampling.SampleRequest;
 import dev.lathe.contracts.sampling.SampleResponse;
@@ -47,7 +48,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Predicate;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import tools.jackson.databind.JsonNode;
 
@@ -60,7 +60,6 @@ final class Executor implements AutoCloseable {
 
   private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Executor.class);
 
-  static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,128}");
   static final int DEFAULT_MAX_TOKENS = 256;
   static final String STATE = "lathe_state.json";
   static final java.util.Set<String> SNAPSHOTTING =
@@ -441,35 +440,26 @@ final class Executor implements AutoCloseable {
   }
 
   private WorkerStore.Checkpoint checkpoint(String tenantId, String path) throws SQLException {
-    String[] parts = parsePath(path);
+    TinkerPath p;
+    try {
+      p = TinkerPath.parse(path);
+    } catch (IllegalArgumentException e) {
+      throw new UserError("path " + e.getMessage());
+    }
     return store
-        .checkpoint(tenantId, parts[0], parts[1], parts[2])
+        .checkpoint(tenantId, p.trainingRunId(), p.kind(), p.name())
         .orElseThrow(() -> new UserError("path " + path + " not found"));
   }
 
-  /** tinker://<run>/<weights|sampler_weights>/<name> → [run, kind, name]. */
-  static String[] parsePath(String path) {
-    if (path == null || !path.startsWith("tinker://")) {
-      throw new UserError("path must look like tinker://<model_id>/weights/<name>, got " + path);
-    }
-    String[] parts = path.substring("tinker://".length()).split("/");
-    if (parts.length != 3
-        || !(parts[1].equals("weights") || parts[1].equals("sampler_weights"))
-        || !NAME.matcher(parts[2]).matches()) {
-      throw new UserError("path must look like tinker://<model_id>/weights/<name>, got " + path);
-    }
-    return parts;
-  }
-
   static String tinkerPath(String runId, String kind, String name) {
-    return "tinker://" + runId + "/" + kind + "/" + name;
+    return new TinkerPath(runId, kind, name).toString();
   }
 
   private static String name(String requested, String prefix, WorkerStore.Run run) {
     if (requested == null) {
       return String.format(Locale.ROOT, "%s-%06d", prefix, run.step());
     }
-    if (!NAME.matcher(requested).matches()) {
+    if (!TinkerPath.NAME.matcher(requested).matches()) {
       throw new UserError("path must be 1-128 letters, digits, '.', '_' or '-', got " + requested);
     }
     return requested;

@@ -2,7 +2,6 @@ package dev.lathe.worker.runtime;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.model.Datum;
@@ -14,8 +13,7 @@ import dev.lathe.contracts.training.ForwardBackwardRequest;
 import dev.lathe.contracts.training.LossFnType;
 import dev.lathe.contracts.training.OptimStepRequest;
 import dev.lathe.testing.TestDatabase;
-import dev.lathe.worker.TinyModel;
-import dev.lathe.worker.model.BaseModel;
+import dev.lathe.worker.WithTinyModel;
 import dev.lathe.worker.store.Safetensors;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,8 +22,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import javax.sql.DataSource;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.jdbc.core.JdbcTemplate;
@@ -36,25 +32,11 @@ import org.springframework.jdbc.core.JdbcTemplate;
  * by a new worker that finishes the run; the adapter ends exactly as an uninterrupted run's, and no
  * step is applied twice.
  */
-class WorkerRecoveryTest {
+class WorkerRecoveryTest extends WithTinyModel {
 
-  static NDManager manager;
-  static BaseModel base;
   @TempDir Path storage;
   DataSource ds = TestDatabase.migratedDatabase();
   JdbcTemplate jdbc = new JdbcTemplate(ds);
-
-  @BeforeAll
-  static void load() {
-    manager = NDManager.newBaseManager();
-    base = TinyModel.load(manager, DataType.FLOAT32);
-  }
-
-  @AfterAll
-  static void close() {
-    base.close();
-    manager.close();
-  }
 
   Worker worker() {
     return new Worker(

@@ -4,39 +4,19 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import ai.djl.ndarray.types.DataType;
-import dev.lathe.worker.TinyModel;
+import dev.lathe.worker.WithTinyModel;
 import dev.lathe.worker.engine.ForwardBackward;
 import dev.lathe.worker.loss.LossFn;
-import dev.lathe.worker.model.BaseModel;
 import dev.lathe.worker.model.llama.LoraHook;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-class SamplerTest {
+class SamplerTest extends WithTinyModel {
 
   static final int[] PROMPT = {72, 101, 108, 108, 111, 44, 32};
-
-  static NDManager manager;
-  static BaseModel base;
-
-  @BeforeAll
-  static void load() {
-    manager = NDManager.newBaseManager();
-    base = TinyModel.load(manager, DataType.FLOAT32);
-  }
-
-  @AfterAll
-  static void close() {
-    base.close();
-    manager.close();
-  }
 
   static Sampler.Request request(
       int n, int max, double temperature, int topK, double topP, Long seed) {

@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import dev.lathe.worker.TinyModel;
+import dev.lathe.worker.WithTinyModel;
 import dev.lathe.worker.engine.ForwardBackward;
 import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.lora.LoraSpec;
@@ -23,29 +24,13 @@ import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** PEFT files: bit-exact round trips, clear refusals of bad files, and merged export. */
-class AdapterFilesTest {
+class AdapterFilesTest extends WithTinyModel {
 
-  static NDManager manager;
-  static BaseModel base;
   @TempDir Path tmp;
-
-  @BeforeAll
-  static void load() {
-    manager = NDManager.newBaseManager();
-    base = TinyModel.load(manager, DataType.FLOAT32);
-  }
-
-  @AfterAll
-  static void close() {
-    base.close();
-    manager.close();
-  }
 
   /** An adapter after two optimizer steps: non-zero B and moments. */
   static LoraAdapter trained(LoraSpec spec) {

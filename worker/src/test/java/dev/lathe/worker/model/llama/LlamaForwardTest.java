@@ -4,35 +4,16 @@ import static dev.lathe.worker.Arrays2.maxAbsDiff;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
-import dev.lathe.worker.TinyModel;
+import dev.lathe.worker.WithTinyModel;
 import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.lora.LoraSpec;
-import dev.lathe.worker.model.BaseModel;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-class LlamaForwardTest {
-
-  static NDManager manager;
-  static BaseModel base;
-
-  @BeforeAll
-  static void load() {
-    manager = NDManager.newBaseManager();
-    base = TinyModel.load(manager, DataType.FLOAT32);
-  }
-
-  @AfterAll
-  static void close() {
-    base.close();
-    manager.close();
-  }
+class LlamaForwardTest extends WithTinyModel {
 
   static long[] randomTokens(Random rng, int n) {
     long[] t = new long[n];
