@@ -198,4 +198,33 @@ class TrainingLoopTest extends ApiTestBase {
                 model);
     assertThat(order).containsExactly("forward_backward", "optim_step");
   }
+
+  @Test
+  void aCheckpointInUseBySamplingIsNotDeleted() {
+    String key = newTenant("in-use");
+    String model = newModel(key, newSession(key), 0, 4);
+    Http.Response save =
+        http.post(
+            key,
+            "/api/v1/save_weights_for_sampler",
+            Map.of("model_id", model, "seq_id", 1, "sampling_session_seq_id", 0));
+    JsonNode saved = http.result(key, save.json().get("request_id").asString());
+    String samplingSession = saved.get("sampling_session_id").asString();
+    assertThat(
+            http.get(key, "/api/v1/samplers/" + samplingSession)
+                .json()
+                .get("model_path")
+                .asString())
+        .isEqualTo("tinker://" + model + "/sampler_weights/session-0");
+
+    Http.Response refused =
+        http.delete(
+            key, "/api/v1/training_runs/" + model + "/checkpoints/sampler_weights/session-0");
+    assertThat(refused.status()).isEqualTo(422);
+    assertThat(refused.json().get("field").asString()).isEqualTo("checkpoint_id");
+    assertThat(refused.json().get("detail").asString()).contains("in use by 1 sampling session");
+    JsonNode listed = http.get(key, "/api/v1/training_runs/" + model + "/checkpoints").json();
+    assertThat(listed.get("checkpoints")).hasSize(1);
+    assertThat(listed.get("cursor").get("total_count").asInt()).isEqualTo(1);
+  }
 }

@@ -197,7 +197,7 @@ public final class WorkerStore {
               + " SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at",
           workerId,
           baseModel,
-          java.net.InetAddress.getLoopbackAddress().getHostName(),
+          hostname(),
           (double) ttl.toSeconds());
       try (PreparedStatement st =
           c.prepareStatement(
@@ -318,6 +318,18 @@ public final class WorkerStore {
       try (ResultSet rs = st.executeQuery()) {
         return rs.next() ? Optional.ofNullable(rs.getString(1)) : Optional.empty();
       }
+    }
+  }
+
+  private static String hostname() {
+    String env = System.getenv("HOSTNAME");
+    if (env != null && !env.isBlank()) {
+      return env;
+    }
+    try {
+      return java.net.InetAddress.getLocalHost().getHostName();
+    } catch (java.net.UnknownHostException e) {
+      return "unknown";
     }
   }
 
