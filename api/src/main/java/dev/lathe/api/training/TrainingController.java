@@ -27,6 +27,7 @@ import dev.lathe.contracts.training.SaveWeightsRequest;
 import dev.lathe.contracts.training.UnloadModelRequest;
 import dev.lathe.contracts.training.WeightsInfoRequest;
 import dev.lathe.contracts.training.WeightsInfoResponse;
+import dev.lathe.worker.loss.LossFn;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -45,13 +46,6 @@ class TrainingController {
 
   static final int MAX_RANK = 512;
   static final long MAX_TTL_SECONDS = 10L * 365 * 24 * 3600;
-  static final Map<LossFnType, List<String>> REQUIRED =
-      Map.of(
-          LossFnType.CROSS_ENTROPY, List.of("target_tokens"),
-          LossFnType.IMPORTANCE_SAMPLING, List.of("target_tokens", "logprobs", "advantages"),
-          LossFnType.PPO, List.of("target_tokens", "logprobs", "advantages"),
-          LossFnType.CISPO, List.of("target_tokens", "logprobs", "advantages"),
-          LossFnType.DRO, List.of("target_tokens", "logprobs", "advantages"));
   static final Set<String> CONFIG_KEYS =
       Set.of("clip_low_threshold", "clip_high_threshold", "beta");
 
@@ -267,7 +261,7 @@ class TrainingController {
             at + ".loss_fn_inputs." + e.getKey(),
             e.getKey().equals("target_tokens"));
       }
-      for (String required : REQUIRED.get(loss)) {
+      for (String required : LossFn.valueOf(loss.name()).requiredInputs()) {
         if (!datum.lossFnInputs().containsKey(required)) {
           throw ApiException.badRequest(
               at + ".loss_fn_inputs." + required, "is required by this loss_fn");
