@@ -2,6 +2,7 @@ package dev.lathe.api.checkpoint;
 
 import dev.lathe.api.auth.Caller;
 import dev.lathe.api.web.ApiException;
+import dev.lathe.api.web.Check;
 import dev.lathe.contracts.checkpoint.CheckpointArchiveUrlResponse;
 import dev.lathe.contracts.checkpoint.CheckpointTtlRequest;
 import dev.lathe.contracts.checkpoint.CheckpointsListResponse;
@@ -39,7 +40,6 @@ import org.springframework.web.bind.annotation.RestController;
 class CheckpointController {
 
   static final Duration LINK_LIFETIME = Duration.ofMinutes(15);
-  static final long MAX_TTL_SECONDS = 10L * 365 * 24 * 3600;
   static final List<String> ARCHIVED = List.of("adapter_config.json", "adapter_model.safetensors");
 
   private final Checkpoints checkpoints;
@@ -55,7 +55,7 @@ class CheckpointController {
       Caller caller,
       @RequestParam(defaultValue = "20") int limit,
       @RequestParam(defaultValue = "0") int offset) {
-    page(limit, offset);
+    Check.page(limit, offset);
     return new TrainingRunsResponse(
         checkpoints.runs(caller, limit, offset),
         new Cursor(offset, limit, checkpoints.countRuns(caller)));
@@ -75,7 +75,7 @@ class CheckpointController {
       @RequestParam(defaultValue = "100") int limit,
       @RequestParam(defaultValue = "0") int offset) {
     run(caller, runId);
-    page(limit, offset);
+    Check.page(limit, offset);
     return new CheckpointsListResponse(
         checkpoints.checkpoints(caller, runId, limit, offset),
         new Cursor(offset, limit, checkpoints.countCheckpoints(caller, runId)));
@@ -86,7 +86,7 @@ class CheckpointController {
       Caller caller,
       @RequestParam(defaultValue = "100") int limit,
       @RequestParam(defaultValue = "0") int offset) {
-    page(limit, offset);
+    Check.page(limit, offset);
     return new CheckpointsListResponse(
         checkpoints.checkpoints(caller, null, limit, offset),
         new Cursor(offset, limit, checkpoints.countCheckpoints(caller, null)));
@@ -111,10 +111,7 @@ class CheckpointController {
       @PathVariable String name,
       @RequestBody CheckpointTtlRequest req) {
     Long ttl = req.ttlSeconds();
-    if (ttl != null && (ttl < 1 || ttl > MAX_TTL_SECONDS)) {
-      throw ApiException.badRequest(
-          "ttl_seconds", "must be between 1 and " + MAX_TTL_SECONDS + ", or null for never");
-    }
+    Check.ttl(ttl);
     checkpoints.setTtl(checkpoints.require(caller, runId, kind(kind), name), ttl);
     return ResponseEntity.noContent().build();
   }
@@ -185,14 +182,5 @@ class CheckpointController {
           "checkpoint_id", "must start with weights/ or sampler_weights/");
     }
     return kind;
-  }
-
-  private static void page(int limit, int offset) {
-    if (limit < 1 || limit > 1000) {
-      throw ApiException.badRequest("limit", "must be between 1 and 1000");
-    }
-    if (offset < 0) {
-      throw ApiException.badRequest("offset", "must not be negative");
-    }
   }
 }

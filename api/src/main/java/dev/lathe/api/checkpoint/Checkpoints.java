@@ -6,14 +6,13 @@ import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.checkpoint.Checkpoint;
 import dev.lathe.contracts.checkpoint.CheckpointType;
 import dev.lathe.contracts.checkpoint.TrainingRun;
+import dev.lathe.worker.store.Trees;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.time.Instant;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -137,13 +136,7 @@ class Checkpoints {
     jdbc.sql("DELETE FROM checkpoints WHERE training_run_id = ? AND kind = ? AND name = ?")
         .params(runIdOf(s.checkpoint()), idParts[0], idParts[1])
         .update();
-    if (Files.exists(s.files())) {
-      try (var walk = Files.walk(s.files())) {
-        for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-          Files.deleteIfExists(p);
-        }
-      }
-    }
+    Trees.delete(s.files());
   }
 
   void setTtl(Stored s, Long ttlSeconds) {

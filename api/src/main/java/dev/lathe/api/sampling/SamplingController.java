@@ -59,7 +59,7 @@ class SamplingController {
     if (req.modelPath() != null) {
       checkpoint(caller, req.modelPath(), "model_path");
     } else {
-      baseModel(req.baseModel(), "base_model");
+      model.require(req.baseModel(), "base_model");
     }
     String id = req.sessionId() + ":sample:" + seq;
     jdbc.sql(
@@ -120,7 +120,7 @@ class SamplingController {
     } else if (req.modelPath() != null) {
       checkpoint(caller, req.modelPath(), "model_path");
     } else {
-      baseModel(req.baseModel(), "base_model");
+      model.require(req.baseModel(), "base_model");
     }
     String id =
         requests.enqueue(caller, model.name(), "sample", null, samplingSession, seq, req, "seq_id");
@@ -191,14 +191,6 @@ class SamplingController {
             .optional();
     if (found.isEmpty()) {
       throw ApiException.notFound(field, text);
-    }
-  }
-
-  private void baseModel(String name, String field) {
-    Check.required(name, field);
-    if (!name.equals(model.name())) {
-      throw ApiException.badRequest(
-          field, "'" + name + "' is not served here; this server serves " + model.name());
     }
   }
 }

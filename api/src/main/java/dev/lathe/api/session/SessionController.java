@@ -2,6 +2,7 @@ package dev.lathe.api.session;
 
 import dev.lathe.api.auth.Caller;
 import dev.lathe.api.web.ApiException;
+import dev.lathe.api.web.Check;
 import dev.lathe.contracts.session.CreateSessionRequest;
 import dev.lathe.contracts.session.CreateSessionResponse;
 import dev.lathe.contracts.session.GetSessionResponse;
@@ -57,12 +58,7 @@ class SessionController {
       Caller caller,
       @RequestParam(defaultValue = "20") int limit,
       @RequestParam(defaultValue = "0") int offset) {
-    if (limit < 1 || limit > 1000) {
-      throw ApiException.badRequest("limit", "must be between 1 and 1000");
-    }
-    if (offset < 0) {
-      throw ApiException.badRequest("offset", "must not be negative");
-    }
+    Check.page(limit, offset);
     return new ListSessionsResponse(sessions.list(caller, limit, offset));
   }
 

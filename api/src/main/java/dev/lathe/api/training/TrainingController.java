@@ -45,7 +45,6 @@ import org.springframework.web.bind.annotation.RestController;
 class TrainingController {
 
   static final int MAX_RANK = 512;
-  static final long MAX_TTL_SECONDS = 10L * 365 * 24 * 3600;
   static final Set<String> CONFIG_KEYS =
       Set.of("clip_low_threshold", "clip_high_threshold", "beta");
 
@@ -72,7 +71,7 @@ class TrainingController {
   RequestAccepted createModel(Caller caller, @RequestBody CreateModelRequest req) {
     sessions.require(caller, req.sessionId(), "session_id");
     int seq = Check.range(req.modelSeqId(), 0, Integer.MAX_VALUE, "model_seq_id");
-    baseModel(req.baseModel(), "base_model");
+    model.require(req.baseModel(), "base_model");
     LoraConfig lora = Check.required(req.loraConfig(), "lora_config");
     Check.range(lora.rank(), 1, MAX_RANK, "lora_config.rank");
     String modelId = req.sessionId() + ":train:" + seq;
@@ -98,9 +97,7 @@ class TrainingController {
   @PostMapping("/unload_model")
   RequestAccepted unload(Caller caller, @RequestBody UnloadModelRequest req) {
     TrainingRuns.Run run = runs.require(caller, req.modelId());
-    return accept(
-        requests.enqueue(caller, run.baseModel(), "unload_model", run.id(), null, null, req, null),
-        run);
+    return queue(caller, run, "unload_model", null, req);
   }
 
   @PostMapping("/forward")
@@ -108,9 +105,7 @@ class TrainingController {
     TrainingRuns.Run run = runs.require(caller, req.modelId());
     int seq = seq(req.seqId());
     input(req.forwardInput(), "forward_input");
-    return accept(
-        requests.enqueue(caller, run.baseModel(), "forward", run.id(), null, seq, req, "seq_id"),
-        run);
+    return queue(caller, run, "forward", seq, req);
   }
 
   @PostMapping("/forward_backward")
@@ -118,10 +113,7 @@ class TrainingController {
     TrainingRuns.Run run = runs.require(caller, req.modelId());
     int seq = seq(req.seqId());
     input(req.forwardBackwardInput(), "forward_backward_input");
-    return accept(
-        requests.enqueue(
-            caller, run.baseModel(), "forward_backward", run.id(), null, seq, req, "seq_id"),
-        run);
+    return queue(caller, run, "forward_backward", seq, req);
   }
 
   @PostMapping("/optim_step")
@@ -149,9 +141,7 @@ class TrainingController {
       throw ApiException.badRequest(
           "adam_params.grad_clip_norm", "must not be negative (0: no clipping)");
     }
-    return accept(
-        requests.enqueue(caller, run.baseModel(), "optim_step", run.id(), null, seq, req, "seq_id"),
-        run);
+    return queue(caller, run, "optim_step", seq, req);
   }
 
   @PostMapping("/save_weights")
@@ -159,11 +149,8 @@ class TrainingController {
     TrainingRuns.Run run = runs.require(caller, req.modelId());
     int seq = seq(req.seqId());
     name(req.path());
-    ttl(req.ttlSeconds());
-    return accept(
-        requests.enqueue(
-            caller, run.baseModel(), "save_weights", run.id(), null, seq, req, "seq_id"),
-        run);
+    Check.ttl(req.ttlSeconds());
+    return queue(caller, run, "save_weights", seq, req);
   }
 
   @PostMapping("/save_weights_for_sampler")
@@ -171,24 +158,14 @@ class TrainingController {
     TrainingRuns.Run run = runs.require(caller, req.modelId());
     int seq = seq(req.seqId());
     name(req.path());
-    ttl(req.ttlSeconds());
+    Check.ttl(req.ttlSeconds());
     if (req.path() == null && req.samplingSessionSeqId() == null) {
       throw ApiException.badRequest("path", "give a path or a sampling_session_seq_id");
     }
     if (req.samplingSessionSeqId() != null) {
       Check.range(req.samplingSessionSeqId(), 0, Integer.MAX_VALUE, "sampling_session_seq_id");
     }
-    return accept(
-        requests.enqueue(
-            caller,
-            run.baseModel(),
-            "save_weights_for_sampler",
-            run.id(),
-            null,
-            seq,
-            req,
-            "seq_id"),
-        run);
+    return queue(caller, run, "save_weights_for_sampler", seq, req);
   }
 
   @PostMapping("/load_weights")
@@ -211,10 +188,7 @@ class TrainingController {
               + source.rank()
               + ") differs from this model's");
     }
-    return accept(
-        requests.enqueue(
-            caller, run.baseModel(), "load_weights", run.id(), null, seq, req, "seq_id"),
-        run);
+    return queue(caller, run, "load_weights", seq, req);
   }
 
   @PostMapping("/weights_info")
@@ -319,14 +293,6 @@ class TrainingController {
     }
   }
 
-  private void baseModel(String name, String field) {
-    Check.required(name, field);
-    if (!name.equals(model.name())) {
-      throw ApiException.badRequest(
-          field, "'" + name + "' is not served here; this server trains " + model.name());
-    }
-  }
-
   private static int seq(Integer seqId) {
     return Check.range(seqId, 1, Integer.MAX_VALUE, "seq_id");
   }
@@ -334,12 +300,6 @@ class TrainingController {
   private static void name(String path) {
     if (path != null && !TinkerPath.NAME.matcher(path).matches()) {
       throw ApiException.badRequest("path", "must be 1-128 letters, digits, '.', '_' or '-'");
-    }
-  }
-
-  private static void ttl(Long ttl) {
-    if (ttl != null && (ttl < 1 || ttl > MAX_TTL_SECONDS)) {
-      throw ApiException.badRequest("ttl_seconds", "must be between 1 and " + MAX_TTL_SECONDS);
     }
   }
 
@@ -352,7 +312,12 @@ class TrainingController {
     }
   }
 
-  private static RequestAccepted accept(String requestId, TrainingRuns.Run run) {
-    return new RequestAccepted(requestId, run.id());
+  /** Queues a call on its training run; a reused seq_id with another body is a 422. */
+  private RequestAccepted queue(
+      Caller caller, TrainingRuns.Run run, String kind, Integer seq, Object req) {
+    String id =
+        requests.enqueue(
+            caller, run.baseModel(), kind, run.id(), null, seq, req, seq == null ? null : "seq_id");
+    return new RequestAccepted(id, run.id());
   }
 }

@@ -32,6 +32,26 @@ public final class Check {
     return value;
   }
 
+  /** A checkpoint's time to live: 1 s to ten years, or null for never. */
+  public static final long MAX_TTL_SECONDS = 10L * 365 * 24 * 3600;
+
+  public static void ttl(Long ttlSeconds) {
+    if (ttlSeconds != null && (ttlSeconds < 1 || ttlSeconds > MAX_TTL_SECONDS)) {
+      throw ApiException.badRequest(
+          "ttl_seconds", "must be between 1 and " + MAX_TTL_SECONDS + ", or null for never");
+    }
+  }
+
+  /** Paging of a list endpoint. */
+  public static void page(int limit, int offset) {
+    if (limit < 1 || limit > 1000) {
+      throw ApiException.badRequest("limit", "must be between 1 and 1000");
+    }
+    if (offset < 0) {
+      throw ApiException.badRequest("offset", "must not be negative");
+    }
+  }
+
   /**
    * The tokens of a text-only input, each a valid id.
    *

@@ -16,7 +16,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -95,7 +94,7 @@ public final class PeftAdapter {
       }
       replace(tmp, dir);
     } finally {
-      deleteTree(tmp);
+      Trees.delete(tmp);
     }
   }
 
@@ -233,18 +232,7 @@ public final class PeftAdapter {
     }
     Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
     if (old != null) {
-      deleteTree(old);
-    }
-  }
-
-  static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (var walk = Files.walk(dir)) {
-      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
+      Trees.delete(old);
     }
   }
 }

@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.lathe.contracts.WireJson;
 import dev.lathe.worker.model.llama.LlamaConfig;
 import dev.lathe.worker.store.Safetensors;
+import dev.lathe.worker.store.Trees;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -106,7 +107,7 @@ public final class LatheTiny {
       if (!Files.isRegularFile(dir.resolve("config.json"))) {
         throw e;
       }
-      deleteTree(tmp); // another process won the race
+      Trees.delete(tmp); // another process won the race
     }
     return dir;
   }
@@ -239,13 +240,5 @@ public final class LatheTiny {
       out[b] = printable.contains(b) ? b : BYTES + next++;
     }
     return out;
-  }
-
-  private static void deleteTree(Path dir) throws IOException {
-    try (var walk = Files.walk(dir)) {
-      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    }
   }
 }
