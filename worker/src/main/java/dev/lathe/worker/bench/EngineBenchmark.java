@@ -76,26 +76,14 @@ public final class EngineBenchmark {
               10,
               () ->
                   ForwardBackward.run(
-                      base.llama(),
-                      adapter.hook(),
-                      examples,
-                      LossFn.CROSS_ENTROPY,
-                      Map.of(),
-                      true,
-                      m));
+                      base.llama(), adapter, examples, LossFn.CROSS_ENTROPY, Map.of(), true, m));
       Timing fwd =
           time(
               3,
               10,
               () ->
                   ForwardBackward.run(
-                      base.llama(),
-                      adapter.hook(),
-                      examples,
-                      LossFn.CROSS_ENTROPY,
-                      Map.of(),
-                      false,
-                      m));
+                      base.llama(), adapter, examples, LossFn.CROSS_ENTROPY, Map.of(), false, m));
       Timing opt = time(3, 10, () -> AdamW.step(adapter, adam));
       double tokens = (double) batch * seq;
       // LoRA training: forward 2N and input-gradient 2N FLOPs per token (the base takes no

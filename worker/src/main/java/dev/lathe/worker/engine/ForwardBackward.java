@@ -4,9 +4,12 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
+import dev.lathe.worker.lora.LoraAdapter;
+import dev.lathe.worker.lora.LoraRows;
 import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.llama.Llama;
 import dev.lathe.worker.model.llama.LoraHook;
@@ -18,7 +21,11 @@ import java.util.Map;
 /**
  * {@code forward} and {@code forward_backward} on a batch of examples: one padded forward pass,
  * per-token log-probabilities of the targets, the summed loss, and (with backward) the loss's
- * gradient added to every parameter the {@link LoraHook} uses.
+ * gradient added to every adapter parameter the batch used.
+ *
+ * <p>A batch may fuse the jobs of many adapters: the rows of all jobs share one forward and one
+ * backward pass over the frozen base model, each job's rows use its own adapter and loss, and each
+ * adapter receives the gradient of its own jobs only.
  */
 public final class ForwardBackward {
 
@@ -40,82 +47,160 @@ public final class ForwardBackward {
     }
   }
 
+  /**
+   * One request's share of a batch: its examples run on {@code adapter} (null: the base model) with
+   * its loss; {@code backward} adds the loss's gradient to the adapter.
+   */
+  public record Job(
+      LoraAdapter adapter,
+      List<Example> examples,
+      LossFn loss,
+      Map<String, Double> config,
+      boolean backward) {
+
+    public Job {
+      if (backward && adapter == null) {
+        throw new IllegalArgumentException("backward needs an adapter");
+      }
+      examples = List.copyOf(examples);
+      config = Map.copyOf(config);
+    }
+
+    long tokens() {
+      return examples.stream().mapToLong(e -> e.tokens().length).sum();
+    }
+  }
+
   /** Per-example log-probabilities of the targets, and the loss summed over all of them. */
   public record Result(List<float[]> logprobs, double loss, long tokens) {}
 
   private ForwardBackward() {}
 
-  /**
-   * Runs the batch. Arrays are created in a sub-manager of the model's input manager and all
-   * intermediates are released before returning.
-   */
+  /** One job on its own. */
   public static Result run(
       Llama model,
-      LoraHook lora,
+      LoraAdapter adapter,
       List<Example> examples,
       LossFn loss,
       Map<String, Double> config,
       boolean backward,
       NDManager manager) {
-    if (examples.isEmpty()) {
-      return new Result(List.of(), 0, 0);
+    return run(model, List.of(new Job(adapter, examples, loss, config, backward)), manager)
+        .getFirst();
+  }
+
+  /**
+   * Runs the jobs as one fused batch and returns their results in order. Arrays are created in a
+   * sub-manager of {@code manager} and all intermediates are released before returning.
+   */
+  public static List<Result> run(Llama model, List<Job> jobs, NDManager manager) {
+    List<Job> nonEmpty = jobs.stream().filter(j -> !j.examples().isEmpty()).toList();
+    if (nonEmpty.isEmpty()) {
+      return jobs.stream().map(j -> new Result(List.of(), 0, 0)).toList();
     }
     GradMode.off();
     try (NDManager m = manager.newSubManager();
         NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
-      Batch batch = Batch.of(examples, model.dtype(), m);
+      Batch batch = Batch.of(nonEmpty, model.dtype(), m);
+      boolean backward = nonEmpty.stream().anyMatch(Job::backward);
+      List<Result> results;
       if (!backward) {
-        return batch.result(terms(model, lora, batch, loss, config));
+        results = batch.results(terms(model, batch));
+      } else {
+        try (GradientCollector gc = Engine.getEngine("PyTorch").newGradientCollector()) {
+          Terms terms = terms(model, batch);
+          gc.backward(terms.backwardLoss());
+          results = batch.results(terms);
+        } finally {
+          GradMode.off();
+        }
       }
-      try (GradientCollector gc = Engine.getEngine("PyTorch").newGradientCollector()) {
-        NDArray[] lpAndLoss = terms(model, lora, batch, loss, config);
-        gc.backward(lpAndLoss[1]);
-        return batch.result(lpAndLoss);
-      } finally {
-        GradMode.off();
+      List<Result> out = new ArrayList<>(jobs.size());
+      int next = 0;
+      for (Job j : jobs) {
+        out.add(j.examples().isEmpty() ? new Result(List.of(), 0, 0) : results.get(next++));
       }
+      return out;
     }
   }
 
-  /** [lp [B, T], loss scalar]. */
-  private static NDArray[] terms(
-      Llama model, LoraHook lora, Batch b, LossFn loss, Map<String, Double> config) {
-    NDArray logits = model.forward(b.tokens, b.lengths, lora, null); // [B, T, V]
+  /**
+   * lp [B, T]: log-probability of each target; losses: one scalar per job; backwardLoss: the sum of
+   * the losses of the jobs that run backward.
+   */
+  private record Terms(NDArray lp, List<Double> losses, NDArray backwardLoss) {}
+
+  private static Terms terms(Llama model, Batch b) {
+    NDArray logits = model.forward(b.tokens, b.lengths, b.lora, null); // [B, T, V]
     NDArray lp = logits.logSoftmax(-1).gather(b.targets.expandDims(-1), -1).squeeze(-1); // [B, T]
-    NDArray total = loss.terms(lp, b.inputs, config).mul(b.mask).sum();
-    return new NDArray[] {lp, total};
+    List<Double> losses = new ArrayList<>(b.parts.size());
+    NDArray backwardLoss = null;
+    for (Part p : b.parts) {
+      NDArray rows = lp.get(new NDIndex("{}:{}", p.firstRow, p.firstRow + p.rows)); // [b, T]
+      NDArray terms = p.job.loss().terms(rows, p.inputs, p.job.config()).mul(p.mask); // [b, T]
+      // Reported in fp64 so that a job's loss does not depend on what it was batched with;
+      // DJL's cast leaves the graph, so backward runs on the fp32 sum (same gradient).
+      losses.add(terms.toType(DataType.FLOAT64, false).sum().getDouble());
+      if (p.job.backward()) {
+        NDArray loss = terms.sum();
+        backwardLoss = backwardLoss == null ? loss : backwardLoss.add(loss);
+      }
+    }
+    return new Terms(lp, losses, backwardLoss);
   }
 
-  /** Examples right-padded to [B, T] with a mask of the real tokens. */
-  private record Batch(
-      NDArray tokens,
-      int[] lengths,
-      NDArray targets,
-      Map<String, NDArray> inputs,
-      NDArray mask,
-      List<Example> examples) {
+  /** A job's rows in the batch, with its loss inputs and mask [rows, T]. */
+  private record Part(Job job, int firstRow, int rows, Map<String, NDArray> inputs, NDArray mask) {}
 
-    static Batch of(List<Example> examples, DataType dtype, NDManager m) {
-      int b = examples.size();
-      int t = examples.stream().mapToInt(e -> e.tokens().length).max().orElse(0);
+  /** All jobs' examples right-padded to one [B, T] batch, rows grouped by job. */
+  private record Batch(
+      NDArray tokens, int[] lengths, NDArray targets, LoraHook lora, List<Part> parts) {
+
+    static Batch of(List<Job> jobs, DataType dtype, NDManager m) {
+      int b = jobs.stream().mapToInt(j -> j.examples().size()).sum();
+      int t =
+          jobs.stream()
+              .flatMap(j -> j.examples().stream())
+              .mapToInt(e -> e.tokens().length)
+              .max()
+              .orElse(0);
       long[] tokens = new long[b * t];
       long[] targets = new long[b * t];
-      double[] mask = new double[b * t];
       int[] lengths = new int[b];
+      List<Part> parts = new ArrayList<>(jobs.size());
+      List<LoraRows.Segment> segments = new ArrayList<>(jobs.size());
+      int row = 0;
+      for (Job job : jobs) {
+        int first = row;
+        for (Example e : job.examples()) {
+          lengths[row] = e.tokens().length;
+          double[] tt = e.inputs().get("target_tokens");
+          for (int i = 0; i < lengths[row]; i++) {
+            tokens[row * t + i] = e.tokens()[i];
+            targets[row * t + i] = tt == null ? 0 : (long) tt[i];
+          }
+          row++;
+        }
+        parts.add(part(job, first, t, dtype, m));
+        segments.add(new LoraRows.Segment(job.adapter(), job.examples().size()));
+      }
+      Shape shape = new Shape(b, t);
+      return new Batch(
+          m.create(tokens, shape), lengths, m.create(targets, shape), LoraRows.of(segments), parts);
+    }
+
+    private static Part part(Job job, int firstRow, int t, DataType dtype, NDManager m) {
+      List<Example> examples = job.examples();
+      int b = examples.size();
+      double[] mask = new double[b * t];
       Map<String, double[]> padded = new HashMap<>();
       for (int r = 0; r < b; r++) {
         Example e = examples.get(r);
-        lengths[r] = e.tokens().length;
-        double[] tt = e.inputs().get("target_tokens");
-        for (int i = 0; i < lengths[r]; i++) {
-          tokens[r * t + i] = e.tokens()[i];
-          targets[r * t + i] = tt == null ? 0 : (long) tt[i];
-          mask[r * t + i] = 1;
-        }
+        java.util.Arrays.fill(mask, r * t, r * t + e.tokens().length, 1);
         for (var in : e.inputs().entrySet()) {
           double[] dst = padded.computeIfAbsent(in.getKey(), k -> new double[b * t]);
-          System.arraycopy(in.getValue(), 0, dst, r * t, lengths[r]);
+          System.arraycopy(in.getValue(), 0, dst, r * t, e.tokens().length);
         }
       }
       for (var in : padded.keySet()) {
@@ -128,29 +213,27 @@ public final class ForwardBackward {
       Shape shape = new Shape(b, t);
       Map<String, NDArray> inputs = new HashMap<>();
       padded.forEach((k, v) -> inputs.put(k, m.create(v, shape).toType(dtype, false)));
-      return new Batch(
-          m.create(tokens, shape),
-          lengths,
-          m.create(targets, shape),
-          inputs,
-          m.create(mask, shape).toType(dtype, false),
-          examples);
+      return new Part(job, firstRow, b, inputs, m.create(mask, shape).toType(dtype, false));
     }
 
-    Result result(NDArray[] lpAndLoss) {
-      NDArray lp = lpAndLoss[0].toType(DataType.FLOAT32, false);
+    List<Result> results(Terms terms) {
+      NDArray lp = terms.lp().toType(DataType.FLOAT32, false);
       int t = (int) lp.getShape().get(1);
       float[] all = lp.toFloatArray();
-      List<float[]> out = new ArrayList<>(examples.size());
-      long n = 0;
-      for (int r = 0; r < examples.size(); r++) {
-        float[] row = new float[lengths[r]];
-        System.arraycopy(all, r * t, row, 0, lengths[r]);
-        out.add(row);
-        n += lengths[r];
+      List<Result> out = new ArrayList<>(parts.size());
+      for (int j = 0; j < parts.size(); j++) {
+        Part p = parts.get(j);
+        List<float[]> rows = new ArrayList<>(p.rows);
+        long n = 0;
+        for (int r = p.firstRow; r < p.firstRow + p.rows; r++) {
+          float[] row = new float[lengths[r]];
+          System.arraycopy(all, r * t, row, 0, lengths[r]);
+          rows.add(row);
+          n += lengths[r];
+        }
+        out.add(new Result(rows, terms.losses().get(j), n));
       }
-      double loss = lpAndLoss[1].toType(DataType.FLOAT64, false).getDouble();
-      return new Result(out, loss, n);
+      return out;
     }
   }
 }

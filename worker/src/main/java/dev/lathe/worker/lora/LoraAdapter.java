@@ -151,15 +151,28 @@ public final class LoraAdapter implements AutoCloseable {
 
   /** This adapter applied to every row of a batch. */
   public LoraHook hook() {
-    NDArray s = scale;
     return (layer, module, x, y) -> {
-      Pair p = byLayerModule.get(layer + "/" + module);
-      if (p == null) {
-        return y;
-      }
-      // x [B, T, in] · Aᵀ [in, r] · Bᵀ [r, out] · s
-      return y.add(x.matMul(p.a().transpose()).matMul(p.b().transpose()).mul(s));
+      NDArray d = delta(layer, module, x);
+      return d == null ? y : y.add(d);
     };
+  }
+
+  /**
+   * This adapter's delta s·x·Aᵀ·Bᵀ [B, T, out] for the linear at {@code layer}/{@code module} with
+   * input x [B, T, in], or null where it does not adapt that linear.
+   */
+  public NDArray delta(int layer, Module module, NDArray x) {
+    Pair p = byLayerModule.get(layer + "/" + module);
+    if (p == null) {
+      return null;
+    }
+    // x [B, T, in] · Aᵀ [in, r] · Bᵀ [r, out] · s
+    return x.matMul(p.a().transpose()).matMul(p.b().transpose()).mul(scale);
+  }
+
+  /** The rank of this adapter. */
+  public int rank() {
+    return spec.rank();
   }
 
   /** Sets every accumulated gradient to zero. */

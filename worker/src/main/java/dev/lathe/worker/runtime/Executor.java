@@ -175,8 +175,7 @@ final class Executor implements AutoCloseable {
     ForwardBackward.Result result;
     try {
       result =
-          ForwardBackward.run(
-              base.llama(), l.adapter.hook(), examples, loss, config, backward, manager);
+          ForwardBackward.run(base.llama(), l.adapter, examples, loss, config, backward, manager);
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }

@@ -63,7 +63,7 @@ class GcPressureTest {
       BaseModel base, LoraAdapter adapter, ForwardBackward.Example example, NDManager m) {
     adapter.zeroGradients();
     ForwardBackward.run(
-        base.llama(), adapter.hook(), List.of(example), LossFn.CROSS_ENTROPY, Map.of(), true, m);
+        base.llama(), adapter, List.of(example), LossFn.CROSS_ENTROPY, Map.of(), true, m);
     return adapter.parameters().stream()
         .map(
             p -> {

@@ -103,7 +103,7 @@ class GoldenVectorsTest {
       // All three as one padded batch, with backward.
       ForwardBackward.Result r =
           ForwardBackward.run(
-              base.llama(), adapter.hook(), examples, LossFn.CROSS_ENTROPY, Map.of(), true, m);
+              base.llama(), adapter, examples, LossFn.CROSS_ENTROPY, Map.of(), true, m);
       for (int i = 0; i < 3; i++) {
         double[] lp = new double[r.logprobs().get(i).length];
         for (int t = 0; t < lp.length; t++) {

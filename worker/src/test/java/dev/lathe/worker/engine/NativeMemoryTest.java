@@ -40,13 +40,7 @@ class NativeMemoryTest {
       long warm = 0;
       for (int step = 1; step <= 1000; step++) {
         ForwardBackward.run(
-            base.llama(),
-            adapter.hook(),
-            List.of(example),
-            LossFn.CROSS_ENTROPY,
-            Map.of(),
-            true,
-            m);
+            base.llama(), adapter, List.of(example), LossFn.CROSS_ENTROPY, Map.of(), true, m);
         AdamW.step(adapter, adam);
         if (step % 100 == 0) {
           Sampler.sample(base.llama(), adapter.hook(), sample, m);

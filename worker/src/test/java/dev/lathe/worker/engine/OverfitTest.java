@@ -63,7 +63,7 @@ class OverfitTest {
       for (int step = 0; step < 100; step++) {
         ForwardBackward.Result r =
             ForwardBackward.run(
-                base.llama(), adapter.hook(), examples, LossFn.CROSS_ENTROPY, Map.of(), true, m);
+                base.llama(), adapter, examples, LossFn.CROSS_ENTROPY, Map.of(), true, m);
         AdamW.step(adapter, adam);
         if (step == 0) {
           first = r.loss();

@@ -60,7 +60,7 @@ class GradientCheckTest {
         p.b().addi(manager.randomNormal(0, 0.05f, p.b().getShape(), DataType.FLOAT64));
       }
       List<Example> examples = examples(adapter, rng);
-      ForwardBackward.run(base.llama(), adapter.hook(), examples, loss, CONFIG, true, manager);
+      ForwardBackward.run(base.llama(), adapter, examples, loss, CONFIG, true, manager);
       LossFn probe = loss;
       List<Example> probeExamples = examples;
       if (loss == LossFn.CISPO) {
@@ -100,7 +100,7 @@ class GradientCheckTest {
   private static List<Example> cispoSurrogate(LoraAdapter adapter, List<Example> examples) {
     ForwardBackward.Result now =
         ForwardBackward.run(
-            base.llama(), adapter.hook(), examples, LossFn.CROSS_ENTROPY, Map.of(), false, manager);
+            base.llama(), adapter, examples, LossFn.CROSS_ENTROPY, Map.of(), false, manager);
     List<Example> out = new ArrayList<>();
     for (int e = 0; e < examples.size(); e++) {
       Example ex = examples.get(e);
@@ -120,7 +120,7 @@ class GradientCheckTest {
   }
 
   private static double lossOf(LoraAdapter adapter, List<Example> examples, LossFn loss) {
-    return ForwardBackward.run(base.llama(), adapter.hook(), examples, loss, CONFIG, false, manager)
+    return ForwardBackward.run(base.llama(), adapter, examples, loss, CONFIG, false, manager)
         .loss();
   }
 
@@ -147,7 +147,7 @@ class GradientCheckTest {
     // The sampler's log-probabilities: the model's own, shifted by up to ±0.4 (ratio 0.67–1.5).
     ForwardBackward.Result now =
         ForwardBackward.run(
-            base.llama(), adapter.hook(), out, LossFn.CROSS_ENTROPY, Map.of(), false, manager);
+            base.llama(), adapter, out, LossFn.CROSS_ENTROPY, Map.of(), false, manager);
     for (int e = 0; e < out.size(); e++) {
       double[] old = new double[now.logprobs().get(e).length];
       for (int i = 0; i < old.length; i++) {

@@ -149,7 +149,7 @@ class SamplerTest extends WithTinyModel {
     ForwardBackward.Result fb =
         ForwardBackward.run(
             base.llama(),
-            LoraHook.NONE,
+            null, // the base model
             List.of(
                 new ForwardBackward.Example(
                     Arrays.copyOf(PROMPT, PROMPT.length - 1), Map.of("target_tokens", targets))),

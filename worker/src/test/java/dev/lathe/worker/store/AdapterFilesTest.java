@@ -40,7 +40,7 @@ class AdapterFilesTest extends WithTinyModel {
             new int[] {1, 2, 3, 4, 5}, Map.of("target_tokens", new double[] {2, 3, 4, 5, 6}));
     for (int i = 0; i < 2; i++) {
       ForwardBackward.run(
-          base.llama(), a.hook(), List.of(example), LossFn.CROSS_ENTROPY, Map.of(), true, manager);
+          base.llama(), a, List.of(example), LossFn.CROSS_ENTROPY, Map.of(), true, manager);
       AdamW.step(a, new AdamW.Params(1e-2, 0.9, 0.95, 1e-8, 0, 0));
     }
     return a;
