@@ -105,12 +105,39 @@ class ClaimQueryTest {
     }
   }
 
-  private static List<String> claim(Connection c, String sql, String worker, int limit)
+  @Test
+  void aClaimTakesAtMostNPerTenantAndSkipsTheTenantsItIsToldTo() throws Exception {
+    DataSource ds = TestDatabase.migratedDatabase();
+    Rows rows = new Rows(ds);
+    String busy = rows.tenant();
+    String busyModel = rows.trainingRun(busy);
+    for (int i = 0; i < 30; i++) {
+      rows.request(busy, busyModel, i);
+    }
+    String quiet = rows.tenant();
+    String quietModel = rows.trainingRun(quiet);
+    Set<String> quietRequests =
+        Set.of(rows.request(quiet, quietModel, 0), rows.request(quiet, quietModel, 1));
+
+    try (Connection c = ds.getConnection()) {
+      List<String> first = claim(c, claimSql(), "w", 5);
+      assertThat(first).hasSize(7).containsAll(quietRequests);
+      rows.request(quiet, quietModel, 2);
+      List<String> second = claim(c, claimSql(), "w", 5, busy);
+      assertThat(second).hasSize(1);
+      assertThat(rows.count("SELECT count(*) FROM requests WHERE status = 'pending'"))
+          .isEqualTo(25);
+    }
+  }
+
+  private static List<String> claim(
+      Connection c, String sql, String worker, int limit, String... skipTenants)
       throws SQLException {
     try (PreparedStatement st = c.prepareStatement(sql)) {
       st.setString(1, worker);
       st.setString(2, "lathe-tiny");
-      st.setInt(3, limit);
+      st.setArray(3, c.createArrayOf("text", skipTenants));
+      st.setInt(4, limit);
       List<String> ids = new ArrayList<>();
       try (ResultSet rs = st.executeQuery()) {
         while (rs.next()) {

@@ -65,6 +65,19 @@ public record LatheProperties(
       @Min(1) int maxTopkPromptLogprobs,
       @NotNull Duration longPoll) {}
 
-  /** The in-process worker. */
-  public record Worker(@NotNull Duration gapTimeout, @Min(1) int claimLimit) {}
+  /**
+   * The worker.
+   *
+   * @param gapTimeout how long a request waits for an earlier seq_id of its training run
+   * @param claimLimit requests of one tenant a worker claims ahead of running them
+   * @param adapterSlots adapters resident in device memory; the most runs one fused batch holds
+   * @param hostAdapterSlots adapters kept in host memory after leaving the device
+   * @param cycleTokens tokens one fused batch aims to hold, shared equally by its tenants
+   */
+  public record Worker(
+      @NotNull Duration gapTimeout,
+      @Min(1) int claimLimit,
+      @Min(1) int adapterSlots,
+      @Min(0) int hostAdapterSlots,
+      @Min(1) int cycleTokens) {}
 }

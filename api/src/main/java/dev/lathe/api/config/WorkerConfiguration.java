@@ -40,7 +40,10 @@ class WorkerConfiguration {
             "worker-" + ManagementFactory.getRuntimeMXBean().getName(),
             props.dataDir().resolve("adapters"),
             props.worker().gapTimeout(),
-            props.worker().claimLimit());
+            props.worker().claimLimit(),
+            props.worker().adapterSlots(),
+            props.worker().hostAdapterSlots(),
+            props.worker().cycleTokens());
     return new LocalWorker(
         Optional.of(
             WorkerProcess.start(

@@ -1,10 +1,13 @@
 package dev.lathe.worker.lora;
 
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.training.GradientCollector;
+import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.engine.Scalars;
 import dev.lathe.worker.model.llama.LlamaConfig;
 import dev.lathe.worker.model.llama.LoraHook;
@@ -173,6 +176,119 @@ public final class LoraAdapter implements AutoCloseable {
   /** The rank of this adapter. */
   public int rank() {
     return spec.rank();
+  }
+
+  /**
+   * A copy in host memory of everything a training run needs to continue: parameters, their
+   * accumulated gradients, AdamW's moments and step.
+   */
+  public record Host(LoraSpec spec, int step, List<HostPair> pairs) {
+
+    /** Bytes held. */
+    public long bytes() {
+      return pairs.stream().mapToLong(p -> p.a().bytes() + p.b().bytes()).sum();
+    }
+  }
+
+  /** One adapted linear in host memory. */
+  public record HostPair(String path, int layer, Module module, HostTensor a, HostTensor b) {}
+
+  /** A parameter with its gradient and first and second moments, in float32. */
+  public record HostTensor(long[] shape, float[] value, float[] grad, float[] m, float[] v) {
+
+    long bytes() {
+      return 4L * (value.length + grad.length + m.length + v.length);
+    }
+  }
+
+  /** Copies this adapter to host memory; the adapter itself is left as it was. */
+  public Host toHost() {
+    List<HostPair> out = new ArrayList<>(pairs.size());
+    for (Pair p : pairs.values()) {
+      HostTensor a = host(new Param(peftName(p.path(), "A"), p.a(), false));
+      HostTensor b = host(new Param(peftName(p.path(), "B"), p.b(), true));
+      out.add(new HostPair(p.path(), p.layer(), p.module(), a, b));
+    }
+    return new Host(spec, step, out);
+  }
+
+  private HostTensor host(Param p) {
+    NDArray value = p.value();
+    NDArray g = value.getGradient();
+    NDArray[] mv = moments(p);
+    HostTensor t =
+        new HostTensor(
+            value.getShape().getShape(), floats(value), floats(g), floats(mv[0]), floats(mv[1]));
+    g.close();
+    return t;
+  }
+
+  private static float[] floats(NDArray a) {
+    return a.toType(DataType.FLOAT32, false).toFloatArray();
+  }
+
+  /** An adapter in {@code parent}'s device memory from a host copy. */
+  public static LoraAdapter fromHost(Host host, NDManager parent, DataType dtype) {
+    NDManager m = parent.newSubManager();
+    Map<String, Pair> pairs = new LinkedHashMap<>();
+    List<HostTensor[]> restore = new ArrayList<>();
+    for (HostPair h : host.pairs()) {
+      NDArray a = device(m, h.a().value(), h.a().shape(), dtype);
+      NDArray b = device(m, h.b().value(), h.b().shape(), dtype);
+      pairs.put(h.path(), new Pair(h.path(), h.layer(), h.module(), a, b));
+      restore.add(new HostTensor[] {h.a(), h.b()});
+    }
+    LoraAdapter adapter = new LoraAdapter(host.spec(), m, pairs);
+    Map<String, NDArray> grads = new LinkedHashMap<>();
+    try (NDManager tmp = m.newSubManager()) {
+      int i = 0;
+      for (Pair p : pairs.values()) {
+        HostTensor[] ab = restore.get(i++);
+        adapter.restoreMoments(new Param(peftName(p.path(), "A"), p.a(), false), ab[0], tmp, dtype);
+        adapter.restoreMoments(new Param(peftName(p.path(), "B"), p.b(), true), ab[1], tmp, dtype);
+        grads.put(peftName(p.path(), "A"), device(tmp, ab[0].grad(), ab[0].shape(), dtype));
+        grads.put(peftName(p.path(), "B"), device(tmp, ab[1].grad(), ab[1].shape(), dtype));
+      }
+      adapter.addGradients(grads);
+    }
+    adapter.setStep(host.step());
+    return adapter;
+  }
+
+  private void restoreMoments(Param p, HostTensor t, NDManager tmp, DataType dtype) {
+    NDArray[] mv = moments(p);
+    mv[0].muli(0).addi(device(tmp, t.m(), t.shape(), dtype));
+    mv[1].muli(0).addi(device(tmp, t.v(), t.shape(), dtype));
+  }
+
+  /**
+   * Adds {@code grads} (by PEFT name) to the parameters' gradients. PyTorch gives a leaf tensor a
+   * gradient only through backward, so this runs one: of Σ sum(p·g), whose gradient is g.
+   */
+  public void addGradients(Map<String, NDArray> grads) {
+    try (NDScope scope = new NDScope();
+        GradientCollector gc = Engine.getEngine("PyTorch").newGradientCollector()) {
+      scope.suppressNotUsedWarning();
+      NDArray total = null;
+      for (Param p : parameters()) {
+        NDArray g = grads.get(p.name());
+        if (g != null) {
+          NDArray term = p.value().mul(g).sum();
+          total = total == null ? term : total.add(term);
+        }
+      }
+      if (total != null) {
+        gc.backward(total);
+      }
+    } finally {
+      GradMode.off();
+    }
+  }
+
+  private static NDArray device(NDManager m, float[] values, long[] shape, DataType dtype) {
+    NDArray a = m.create(values, new Shape(shape)).toType(dtype, false);
+    NDScope.unregister(a);
+    return a;
   }
 
   /** Sets every accumulated gradient to zero. */

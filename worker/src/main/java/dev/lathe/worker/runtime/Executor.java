@@ -28,6 +28,7 @@ import dev.lathe.contracts.training.SaveWeightsForSamplerResponse;
 import dev.lathe.contracts.training.SaveWeightsRequest;
 import dev.lathe.contracts.training.SaveWeightsResponse;
 import dev.lathe.contracts.training.UnloadModelResponse;
+import dev.lathe.worker.cache.AdapterCache;
 import dev.lathe.worker.engine.ForwardBackward;
 import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.lora.LoraSpec;
@@ -37,6 +38,7 @@ import dev.lathe.worker.model.llama.LoraHook;
 import dev.lathe.worker.optim.AdamW;
 import dev.lathe.worker.sampling.Sampler;
 import dev.lathe.worker.store.PeftAdapter;
+import dev.lathe.worker.store.Safetensors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -66,11 +68,14 @@ final class Executor implements AutoCloseable {
       java.util.Set.of("create_model", "optim_step", "load_weights");
   private static final int SAMPLER_CACHE = 8;
 
+  static final String GRADIENT = "gradient.safetensors";
+
   private final BaseModel base;
   private final NDManager manager;
   private final WorkerStore store;
   private final Path root;
-  private final Map<String, Live> live = new HashMap<>();
+  private final AdapterCache cache;
+  private final Map<String, RunState> runs = new HashMap<>();
   private final Map<String, LoraAdapter> samplers =
       new LinkedHashMap<>(16, 0.75f, true) {
         @Override
@@ -84,29 +89,50 @@ final class Executor implements AutoCloseable {
       };
 
   /**
-   * An adapter in training, with the loss and tokens accumulated since its last step, and the
-   * seq_id and result of the request that wrote its latest snapshot.
+   * What a worker knows of a training run whose adapter it holds in memory (either tier): the loss
+   * and tokens accumulated since its last step, the last forward_backward whose gradient the
+   * adapter holds, and the seq_id and result of the request that wrote its latest snapshot.
    */
-  private static final class Live {
-    final LoraAdapter adapter;
+  private static final class RunState {
     double loss;
     long tokens;
+    int appliedSeq = -1;
     int snapshotSeq = -1;
     JsonNode snapshotResult;
-
-    Live(LoraAdapter adapter) {
-      this.adapter = adapter;
-    }
   }
+
+  /** A run's resident adapter and its state. */
+  private record Live(LoraAdapter adapter, RunState state) {}
 
   /** A request's result and the tokens it processed. */
   record Outcome(Object result, int tokens) {}
 
-  Executor(BaseModel base, NDManager manager, WorkerStore store, Path root) {
+  /** A request and what became of it: an outcome, or the error it failed with. */
+  record Done(Claimed request, Outcome outcome, RuntimeException error) {}
+
+  Executor(
+      BaseModel base,
+      NDManager manager,
+      WorkerStore store,
+      Path root,
+      int adapterSlots,
+      int hostAdapterSlots) {
     this.base = base;
     this.manager = manager;
     this.store = store;
     this.root = root;
+    this.cache =
+        new AdapterCache(
+            adapterSlots, hostAdapterSlots, manager, DataType.FLOAT32, new StoreDisk());
+  }
+
+  AdapterCache.Stats cacheStats() {
+    return cache.stats();
+  }
+
+  /** Resident adapter slots: the most training runs one fused batch may hold. */
+  int adapterSlots() {
+    return cache.slots();
   }
 
   Outcome execute(Claimed r) throws SQLException, IOException {
@@ -115,22 +141,21 @@ final class Executor implements AutoCloseable {
       // Run again after a crash between writing its snapshot and marking it done: the snapshot
       // holds its effect already, and its result.
       Live l = liveOrSnapshot(r.modelId());
-      if (l != null && r.seqId() <= l.snapshotSeq) {
-        if (r.seqId() == l.snapshotSeq && l.snapshotResult != null) {
-          return new Outcome(l.snapshotResult, 0);
+      if (l != null && r.seqId() <= l.state().snapshotSeq) {
+        if (r.seqId() == l.state().snapshotSeq && l.state().snapshotResult != null) {
+          return new Outcome(l.state().snapshotResult, 0);
         }
         throw new UserError("seq_id " + r.seqId() + " was already applied");
       }
     }
     return switch (r.kind()) {
       case "create_model" -> createModel(r);
-      case "forward" -> {
-        ForwardRequest req = json.treeToValue(r.body(), ForwardRequest.class);
-        yield forwardBackward(r.modelId(), req.forwardInput(), false);
-      }
-      case "forward_backward" -> {
-        ForwardBackwardRequest req = json.treeToValue(r.body(), ForwardBackwardRequest.class);
-        yield forwardBackward(r.modelId(), req.forwardBackwardInput(), true);
+      case "forward", "forward_backward" -> {
+        Done d = fused(List.of(r)).getFirst();
+        if (d.error() != null) {
+          throw d.error();
+        }
+        yield d.outcome();
       }
       case "optim_step" ->
           optimStep(r, json.treeToValue(r.body(), OptimStepRequest.class).adamParams());
@@ -155,33 +180,77 @@ final class Executor implements AutoCloseable {
             LoraSpec.targets(config.trainAttn(), config.trainMlp(), config.trainUnembed()),
             false,
             1.0);
-    dropLive(r.modelId());
     LoraAdapter adapter = LoraAdapter.create(base.config(), spec, manager, DataType.FLOAT32);
-    Live l = new Live(adapter);
-    live.put(r.modelId(), l);
+    Live l = replaceLive(r.modelId(), adapter);
     return snapshot(run, l, r.seqId(), new CreateModelResponse(r.modelId()));
   }
 
-  private Outcome forwardBackward(String modelId, ForwardBackwardInput in, boolean backward)
-      throws SQLException, IOException {
+  /**
+   * Runs forward and forward_backward requests of any runs as one fused batch (at most {@link
+   * #adapterSlots()} runs). A request that cannot run fails alone; the others still run.
+   */
+  List<Done> fused(List<Claimed> requests) {
+    List<Done> done = new ArrayList<>(requests.size());
+    List<ForwardBackward.Job> jobs = new ArrayList<>();
+    List<Integer> jobOf = new ArrayList<>();
+    List<Live> lives = new ArrayList<>();
+    for (Claimed r : requests) {
+      done.add(null);
+      try {
+        boolean backward = r.kind().equals("forward_backward");
+        ForwardBackwardInput in =
+            backward
+                ? WireJson.mapper()
+                    .treeToValue(r.body(), ForwardBackwardRequest.class)
+                    .forwardBackwardInput()
+                : WireJson.mapper().treeToValue(r.body(), ForwardRequest.class).forwardInput();
+        Live l = adapter(r.modelId());
+        jobs.add(job(l.adapter(), in, backward));
+        lives.add(l);
+        jobOf.add(done.size() - 1);
+      } catch (RuntimeException | SQLException | IOException e) {
+        done.set(done.size() - 1, new Done(r, null, asRuntime(e)));
+      }
+    }
+    if (!jobs.isEmpty()) {
+      try {
+        List<ForwardBackward.Result> results = ForwardBackward.run(base.llama(), jobs, manager);
+        for (int k = 0; k < jobs.size(); k++) {
+          Claimed r = requests.get(jobOf.get(k));
+          if (jobs.get(k).backward()) {
+            lives.get(k).state().appliedSeq = r.seqId();
+          }
+          done.set(
+              jobOf.get(k), new Done(r, outcome(lives.get(k), jobs.get(k), results.get(k)), null));
+        }
+      } catch (RuntimeException e) {
+        for (int k : jobOf) {
+          done.set(k, new Done(requests.get(k), null, e));
+        }
+      }
+    }
+    return done;
+  }
+
+  private ForwardBackward.Job job(LoraAdapter adapter, ForwardBackwardInput in, boolean backward) {
     if (in == null || in.lossFn() == null) {
       throw new UserError("loss_fn is required");
     }
-    Live l = adapter(modelId);
     LossFn loss = LossFn.valueOf(in.lossFn().name());
     List<ForwardBackward.Example> examples =
         Inputs.examples(in.data(), loss, base.config().vocabSize());
     Map<String, Double> config = in.lossFnConfig() == null ? Map.of() : in.lossFnConfig();
-    ForwardBackward.Result result;
     try {
-      result =
-          ForwardBackward.run(base.llama(), l.adapter, examples, loss, config, backward, manager);
+      return new ForwardBackward.Job(adapter, examples, loss, config, backward);
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
-    if (backward) {
-      l.loss += result.loss();
-      l.tokens += result.tokens();
+  }
+
+  private static Outcome outcome(Live l, ForwardBackward.Job job, ForwardBackward.Result result) {
+    if (job.backward()) {
+      l.state().loss += result.loss();
+      l.state().tokens += result.tokens();
     }
     List<Map<String, TensorData>> outputs = new ArrayList<>(result.logprobs().size());
     for (float[] lp : result.logprobs()) {
@@ -192,13 +261,17 @@ final class Executor implements AutoCloseable {
         (int) result.tokens());
   }
 
+  private static RuntimeException asRuntime(Exception e) {
+    return e instanceof RuntimeException r ? r : new IllegalStateException(e);
+  }
+
   private Outcome optimStep(Claimed req, AdamParams p) throws SQLException, IOException {
     String modelId = req.modelId();
     Live l = adapter(modelId);
     AdamParams a = p == null ? AdamParams.ofLearningRate(1e-4) : p;
     AdamW.Result r =
         AdamW.step(
-            l.adapter,
+            l.adapter(),
             new AdamW.Params(
                 a.learningRate(),
                 a.beta1(),
@@ -211,15 +284,16 @@ final class Executor implements AutoCloseable {
     metrics.put("learning_rate:mean", r.learningRate());
     metrics.put("step:max", (double) r.step());
     Outcome out = snapshot(run(modelId), l, req.seqId(), new OptimStepResponse(metrics));
+    RunState st = l.state();
     store.recordStep(
         modelId,
         r.step(),
-        l.tokens == 0 ? Double.NaN : l.loss,
+        st.tokens == 0 ? Double.NaN : st.loss,
         r.gradNorm(),
         r.learningRate(),
-        l.tokens);
-    l.loss = 0;
-    l.tokens = 0;
+        st.tokens);
+    st.loss = 0;
+    st.tokens = 0;
     return out;
   }
 
@@ -231,7 +305,7 @@ final class Executor implements AutoCloseable {
           "checkpoint weights/" + name + " exists; pass overwrite=true to replace it");
     }
     Path dir = checkpointDir(run, "weights", name);
-    PeftAdapter.save(adapter(r.modelId()).adapter, run.baseModel(), dir, true);
+    PeftAdapter.save(adapter(r.modelId()).adapter(), run.baseModel(), dir, true);
     store.saveCheckpoint(run, "weights", name, dir.toString(), size(dir), req.ttlSeconds());
     return new Outcome(SaveWeightsResponse.of(tinkerPath(run.id(), "weights", name)), 0);
   }
@@ -243,7 +317,7 @@ final class Executor implements AutoCloseable {
     String name =
         ephemeral ? "session-" + req.samplingSessionSeqId() : name(req.path(), "sampler", run);
     Path dir = checkpointDir(run, "sampler_weights", name);
-    PeftAdapter.save(adapter(r.modelId()).adapter, run.baseModel(), dir, false);
+    PeftAdapter.save(adapter(r.modelId()).adapter(), run.baseModel(), dir, false);
     samplers.remove(dir.toString());
     store.saveCheckpoint(run, "sampler_weights", name, dir.toString(), size(dir), req.ttlSeconds());
     String path = tinkerPath(run.id(), "sampler_weights", name);
@@ -272,9 +346,7 @@ final class Executor implements AutoCloseable {
     } catch (IllegalArgumentException e) {
       throw new UserError("path: " + e.getMessage());
     }
-    dropLive(r.modelId());
-    Live l = new Live(loaded);
-    live.put(r.modelId(), l);
+    Live l = replaceLive(r.modelId(), loaded);
     return snapshot(run, l, r.seqId(), LoadWeightsResponse.of(req.path(), r.modelId()));
   }
 
@@ -399,37 +471,131 @@ final class Executor implements AutoCloseable {
   }
 
   /**
-   * The live adapter; or the one restored from the run's snapshot, with the gradient of every
-   * forward_backward done since replayed (they are deterministic); or null before create_model.
+   * The run's adapter, resident; swapped in from host memory or from disk if need be; or null
+   * before create_model.
    */
-  private Live liveOrSnapshot(String modelId) throws SQLException, IOException {
-    Live l = live.get(modelId);
-    if (l != null) {
-      return l;
+  private Live liveOrSnapshot(String modelId) throws IOException {
+    LoraAdapter a = cache.get(modelId);
+    return a == null ? null : new Live(a, runs.get(modelId));
+  }
+
+  /** A new adapter for a run (created or loaded), replacing whatever it had. */
+  private Live replaceLive(String modelId, LoraAdapter adapter) throws IOException {
+    cache.put(modelId, adapter);
+    RunState st = new RunState();
+    runs.put(modelId, st);
+    return new Live(adapter, st);
+  }
+
+  /**
+   * The disk tier: a run's snapshot holds its parameters and optimizer state as of its last step;
+   * what is not in it (the gradient accumulated since) is written beside it on the way out, and
+   * after a crash is replayed from the forward_backward requests done since (they are
+   * deterministic).
+   */
+  private final class StoreDisk implements AdapterCache.Disk {
+
+    @Override
+    public void spill(String id, LoraAdapter.Host adapter) throws IOException {
+      RunState st = runs.remove(id);
+      WorkerStore.Run run;
+      try {
+        run = run(id);
+      } catch (SQLException e) {
+        throw new IOException(e);
+      }
+      Path file = snapshotDir(run).resolve(GRADIENT);
+      if (st == null || st.appliedSeq <= st.snapshotSeq) {
+        Files.deleteIfExists(file);
+        return;
+      }
+      Map<String, String> meta = new LinkedHashMap<>();
+      meta.put("snapshot_seq", Integer.toString(st.snapshotSeq));
+      meta.put("applied_seq", Integer.toString(st.appliedSeq));
+      meta.put("loss", Double.toString(st.loss));
+      meta.put("tokens", Long.toString(st.tokens));
+      try (NDManager m = manager.newSubManager()) {
+        Map<String, ai.djl.ndarray.NDArray> grads = new LinkedHashMap<>();
+        for (LoraAdapter.HostPair p : adapter.pairs()) {
+          grads.put(
+              LoraAdapter.peftName(p.path(), "A"),
+              m.create(p.a().grad(), new ai.djl.ndarray.types.Shape(p.a().shape())));
+          grads.put(
+              LoraAdapter.peftName(p.path(), "B"),
+              m.create(p.b().grad(), new ai.djl.ndarray.types.Shape(p.b().shape())));
+        }
+        Path tmp = file.resolveSibling(GRADIENT + ".tmp");
+        Safetensors.write(tmp, grads, meta);
+        Files.move(
+            tmp,
+            file,
+            java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+            java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+      }
     }
-    WorkerStore.Run run = run(modelId);
-    Path snapshot = snapshotDir(run);
-    if (!Files.isDirectory(snapshot)) {
-      return null;
+
+    @Override
+    public LoraAdapter restore(String id) throws IOException {
+      WorkerStore.Run run;
+      List<JsonNode> replay;
+      try {
+        run = run(id);
+      } catch (SQLException e) {
+        throw new IOException(e);
+      }
+      Path snapshot = snapshotDir(run);
+      if (!Files.isDirectory(snapshot)) {
+        return null;
+      }
+      LoraAdapter adapter =
+          PeftAdapter.load(snapshot, base.config(), manager, DataType.FLOAT32, true);
+      RunState st = new RunState();
+      JsonNode state = WireJson.mapper().readTree(snapshot.resolve(STATE).toFile());
+      st.snapshotSeq = state.get("seq").asInt();
+      st.snapshotResult = state.get("result");
+      st.appliedSeq = st.snapshotSeq;
+      Path gradient = snapshot.resolve(GRADIENT);
+      if (Files.isRegularFile(gradient)) {
+        Safetensors.File f = Safetensors.open(gradient);
+        if (Integer.toString(st.snapshotSeq).equals(f.metadata().get("snapshot_seq"))) {
+          try (NDManager tmp = manager.newSubManager()) {
+            Map<String, ai.djl.ndarray.NDArray> grads = new HashMap<>();
+            for (LoraAdapter.Param p : adapter.parameters()) {
+              grads.put(
+                  p.name(),
+                  f.load(tmp, p.name(), DataType.FLOAT32, p.value().getShape().getShape()));
+            }
+            adapter.addGradients(grads);
+          }
+          st.appliedSeq = Integer.parseInt(f.metadata().get("applied_seq"));
+          st.loss = Double.parseDouble(f.metadata().get("loss"));
+          st.tokens = Long.parseLong(f.metadata().get("tokens"));
+        }
+      }
+      try {
+        replay = store.doneForwardBackwards(id, st.appliedSeq);
+      } catch (SQLException e) {
+        adapter.close();
+        throw new IOException(e);
+      }
+      Live l = new Live(adapter, st);
+      for (JsonNode body : replay) {
+        ForwardBackwardRequest req =
+            WireJson.mapper().treeToValue(body, ForwardBackwardRequest.class);
+        ForwardBackward.Job job = job(adapter, req.forwardBackwardInput(), true);
+        outcome(l, job, ForwardBackward.run(base.llama(), List.of(job), manager).getFirst());
+        st.appliedSeq = req.seqId();
+      }
+      runs.put(id, st);
+      log.info(
+          "{}: restored the snapshot of seq_id {} (step {}) with the gradient through seq_id {}, replayed {} forward_backward",
+          id,
+          st.snapshotSeq,
+          adapter.step(),
+          st.appliedSeq,
+          replay.size());
+      return adapter;
     }
-    l = new Live(PeftAdapter.load(snapshot, base.config(), manager, DataType.FLOAT32, true));
-    JsonNode state = WireJson.mapper().readTree(snapshot.resolve(STATE).toFile());
-    l.snapshotSeq = state.get("seq").asInt();
-    l.snapshotResult = state.get("result");
-    live.put(modelId, l);
-    List<JsonNode> replay = store.doneForwardBackwards(modelId, l.snapshotSeq);
-    for (JsonNode body : replay) {
-      ForwardBackwardRequest req =
-          WireJson.mapper().treeToValue(body, ForwardBackwardRequest.class);
-      forwardBackward(modelId, req.forwardBackwardInput(), true);
-    }
-    log.info(
-        "{}: restored the snapshot of seq_id {} (step {}) and replayed {} forward_backward",
-        modelId,
-        l.snapshotSeq,
-        l.adapter.step(),
-        replay.size());
-    return l;
   }
 
   private WorkerStore.Run run(String modelId) throws SQLException {
@@ -472,13 +638,14 @@ final class Executor implements AutoCloseable {
     JsonNode json = WireJson.mapper().valueToTree(result);
     var state = WireJson.mapper().createObjectNode().put("seq", seq).set("result", json);
     PeftAdapter.save(
-        l.adapter,
+        l.adapter(),
         run.baseModel(),
         snapshotDir(run),
         true,
         Map.of(STATE, WireJson.mapper().writeValueAsBytes(state)));
-    l.snapshotSeq = seq;
-    l.snapshotResult = json;
+    l.state().snapshotSeq = seq;
+    l.state().snapshotResult = json;
+    l.state().appliedSeq = Math.max(l.state().appliedSeq, seq);
     return new Outcome(result, 0);
   }
 
@@ -509,16 +676,14 @@ final class Executor implements AutoCloseable {
   }
 
   private void dropLive(String modelId) {
-    Live old = live.remove(modelId);
-    if (old != null) {
-      old.adapter.close();
-    }
+    cache.remove(modelId);
+    runs.remove(modelId);
   }
 
   @Override
   public void close() {
-    live.values().forEach(l -> l.adapter.close());
-    live.clear();
+    cache.close();
+    runs.clear();
     samplers.values().forEach(LoraAdapter::close);
     samplers.clear();
   }

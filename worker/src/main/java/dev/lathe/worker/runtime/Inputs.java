@@ -9,11 +9,24 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import tools.jackson.databind.JsonNode;
 
 /** Wire data to engine examples, refusing what the model cannot take with a user error. */
 final class Inputs {
 
   private Inputs() {}
+
+  /** Tokens in a forward or forward_backward request's data, read from its JSON body. */
+  static int tokenCount(Claimed c) {
+    String input = c.kind().equals("forward") ? "forward_input" : "forward_backward_input";
+    int n = 0;
+    for (JsonNode datum : c.body().path(input).path("data")) {
+      for (JsonNode chunk : datum.path("model_input").path("chunks")) {
+        n += chunk.path("tokens").size();
+      }
+    }
+    return n;
+  }
 
   static int[] tokens(ModelInput input, int vocab, String field) {
     int[] tokens;

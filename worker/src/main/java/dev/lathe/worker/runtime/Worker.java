@@ -2,6 +2,7 @@ package dev.lathe.worker.runtime;
 
 import ai.djl.ndarray.NDManager;
 import dev.lathe.contracts.WireJson;
+import dev.lathe.worker.cache.AdapterCache;
 import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.model.BaseModel;
 import java.nio.file.Path;
@@ -9,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -21,9 +23,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The worker loop: claims the pending requests of its base model from PostgreSQL, runs each
- * training run's requests in seq_id order (a gap waits, bounded, and is never reordered around),
- * runs sampling requests as they come, and writes every result back. One thread owns the engine.
+ * The worker loop: claims the pending requests of its base model from PostgreSQL and runs them one
+ * clock cycle at a time. A cycle runs the ready forward and forward_backward requests of all
+ * tenants as one fused batch ({@link CyclePlan} decides who joins), then the barriers (optim_step,
+ * save, load, ...) per training run, then sampling requests, one per tenant. Each training run's
+ * requests run in seq_id order (a gap waits, bounded, and is never reordered around). Every result
+ * is written back to its row. One thread owns the engine.
  */
 public final class Worker implements AutoCloseable {
 
@@ -38,18 +43,49 @@ public final class Worker implements AutoCloseable {
    * @param workerId this process's id in request rows and leases
    * @param storage where adapters and checkpoints are written
    * @param gapTimeout how long a request waits for an earlier seq_id of its model
-   * @param claimLimit requests claimed per round trip
+   * @param claimLimit requests of one tenant this worker claims ahead of running them
+   * @param adapterSlots adapters resident in device memory (the most runs one cycle fuses)
+   * @param hostAdapterSlots adapters kept in host memory after leaving the device
+   * @param cycleTokens tokens one fused batch aims to hold, shared equally by the tenants in it
    */
-  public record Settings(String workerId, Path storage, Duration gapTimeout, int claimLimit) {}
+  public record Settings(
+      String workerId,
+      Path storage,
+      Duration gapTimeout,
+      int claimLimit,
+      int adapterSlots,
+      int hostAdapterSlots,
+      int cycleTokens) {
+
+    /** Defaults for everything but identity and storage. */
+    public static Settings of(String workerId, Path storage) {
+      return new Settings(workerId, storage, Duration.ofSeconds(30), 16, 8, 32, 8192);
+    }
+  }
+
+  /** What the loop has done, for metrics. */
+  public record Stats(
+      long cycles,
+      long lastCycleNanos,
+      int lastFusedRequests,
+      long lastFusedTokens,
+      long fusedRequests,
+      int held,
+      AdapterCache.Stats adapters) {}
 
   private final BaseModel base;
   private final WorkerStore store;
   private final Settings settings;
   private final Consumer<String> onFinished;
   private final Executor executor;
-  private final Map<String, TreeMap<Integer, Claimed>> waiting = new HashMap<>();
+  private final Map<String, TreeMap<Integer, Claimed>> waiting = new LinkedHashMap<>();
   private final Map<String, Integer> lastSeq = new HashMap<>();
   private final List<Claimed> unordered = new ArrayList<>();
+  private final Map<String, Integer> tokens = new HashMap<>();
+  private final Map<String, Integer> heldPerTenant = new HashMap<>();
+  private long cycles;
+  private long fusedRequests;
+  private volatile Stats stats = new Stats(0, 0, 0, 0, 0, 0, null);
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition wake = lock.newCondition();
   private final Thread thread;
@@ -69,7 +105,14 @@ public final class Worker implements AutoCloseable {
     this.store = new WorkerStore(ds);
     this.settings = settings;
     this.onFinished = onFinished;
-    this.executor = new Executor(base, manager, store, settings.storage());
+    this.executor =
+        new Executor(
+            base,
+            manager,
+            store,
+            settings.storage(),
+            settings.adapterSlots(),
+            settings.hostAdapterSlots());
     this.thread = Thread.ofPlatform().name("lathe-worker").daemon(true).unstarted(this::loop);
   }
 
@@ -106,16 +149,25 @@ public final class Worker implements AutoCloseable {
           }
           nextHeartbeat = System.nanoTime() + HEARTBEAT.toNanos();
         }
+        List<String> full =
+            heldPerTenant.entrySet().stream()
+                .filter(e -> e.getValue() >= settings.claimLimit())
+                .map(Map.Entry::getKey)
+                .toList();
         List<Claimed> claimed =
-            store.claim(settings.workerId(), base.name(), settings.claimLimit());
+            store.claim(settings.workerId(), base.name(), full, settings.claimLimit());
         for (Claimed c : claimed) {
+          heldPerTenant.merge(c.tenantId(), 1, Integer::sum);
           if (c.ordered()) {
             waiting.computeIfAbsent(c.modelId(), k -> new TreeMap<>()).put(c.seqId(), c);
+            if (FUSED.contains(c.kind())) {
+              tokens.put(c.id(), Inputs.tokenCount(c));
+            }
           } else {
             unordered.add(c);
           }
         }
-        boolean ran = runReady();
+        boolean ran = cycle();
         if (claimed.isEmpty() && !ran) {
           pause(waiting.isEmpty() ? 200 : 20);
         }
@@ -126,55 +178,140 @@ public final class Worker implements AutoCloseable {
     }
   }
 
-  private boolean runReady() throws Exception {
-    boolean ran = false;
-    for (Iterator<Claimed> it = unordered.iterator(); it.hasNext(); ) {
-      Claimed c = it.next();
-      it.remove();
-      run(c);
-      ran = true;
-    }
-    for (Iterator<Map.Entry<String, TreeMap<Integer, Claimed>>> models =
-            waiting.entrySet().iterator();
-        models.hasNext(); ) {
-      Map.Entry<String, TreeMap<Integer, Claimed>> e = models.next();
-      TreeMap<Integer, Claimed> queue = e.getValue();
-      int last = lastSeq.computeIfAbsent(e.getKey(), this::storedLastSeq);
-      while (!queue.isEmpty()) {
-        Claimed head = queue.firstEntry().getValue();
-        boolean next = head.seqId() == last + 1 || head.kind().equals("create_model");
-        boolean late = head.seqId() <= last;
-        boolean gapExpired =
-            System.nanoTime() - head.claimedAtNanos() > settings.gapTimeout().toNanos();
-        if (late) {
-          queue.pollFirstEntry();
-          fail(
-              head,
-              "seq_id " + head.seqId() + " arrived after seq_id " + last + " had run",
-              "user");
-        } else if (next || gapExpired) {
-          queue.pollFirstEntry();
-          if (!next) {
-            log.warn(
-                "model {}: seq_id {} ran after waiting {} for seq_id {}",
-                e.getKey(),
-                head.seqId(),
-                settings.gapTimeout(),
-                last + 1);
-          }
-          run(head);
-          last = head.seqId();
-          lastSeq.put(e.getKey(), last);
-          ran = true;
-        } else {
-          break;
+  private static final java.util.Set<String> FUSED =
+      java.util.Set.of("forward", "forward_backward");
+
+  /** One clock cycle: the fused batch, then the barriers, then sampling. */
+  private boolean cycle() throws Exception {
+    long start = System.nanoTime();
+    List<CyclePlan.Ready> ready = new ArrayList<>();
+    for (var e : waiting.entrySet()) {
+      List<Claimed> run = new ArrayList<>();
+      List<Integer> counts = new ArrayList<>();
+      int next = -1;
+      for (Claimed c = readyHead(e.getKey(), e.getValue()); c != null; ) {
+        run.add(c);
+        counts.add(tokens.getOrDefault(c.id(), 0));
+        next = c.seqId() + 1;
+        c = e.getValue().get(next);
+        if (c != null && !FUSED.contains(c.kind())) {
+          c = null;
         }
       }
-      if (queue.isEmpty()) {
-        models.remove();
+      if (!run.isEmpty() && FUSED.contains(run.getFirst().kind())) {
+        ready.add(new CyclePlan.Ready(run.getFirst().tenantId(), e.getKey(), run, counts));
+      }
+    }
+    List<Claimed> batch =
+        CyclePlan.plan(ready, settings.cycleTokens(), executor.adapterSlots(), cycles);
+    boolean ran = !batch.isEmpty();
+    if (ran) {
+      for (Executor.Done d : executor.fused(batch)) {
+        Claimed c = d.request();
+        waiting.get(c.modelId()).remove(c.seqId());
+        ran(c);
+        if (d.error() != null) {
+          failWith(c, d.error());
+        } else {
+          store.complete(
+              c, WireJson.mapper().valueToTree(d.outcome().result()), d.outcome().tokens());
+          onFinished.accept(c.id());
+        }
+      }
+    }
+    ran |= runBarriers();
+    ran |= runSampling();
+    if (ran) {
+      cycles++;
+      fusedRequests += batch.size();
+      stats =
+          new Stats(
+              cycles,
+              System.nanoTime() - start,
+              batch.size(),
+              batch.stream().mapToLong(c -> tokens.getOrDefault(c.id(), 0)).sum(),
+              fusedRequests,
+              heldPerTenant.values().stream().mapToInt(Integer::intValue).sum(),
+              executor.cacheStats());
+      batch.forEach(c -> tokens.remove(c.id()));
+    }
+    waiting.values().removeIf(TreeMap::isEmpty);
+    return ran;
+  }
+
+  /** What the loop has done so far. */
+  public Stats stats() {
+    return stats;
+  }
+
+  /**
+   * The first request of a run if it may run now (the next seq_id, or its wait for an earlier one
+   * is over); requests that arrived after a later seq_id ran are failed on the way.
+   */
+  private Claimed readyHead(String modelId, TreeMap<Integer, Claimed> queue) throws Exception {
+    int last = lastSeq.computeIfAbsent(modelId, this::storedLastSeq);
+    while (!queue.isEmpty()) {
+      Claimed head = queue.firstEntry().getValue();
+      if (head.seqId() <= last) {
+        queue.pollFirstEntry();
+        ran(head);
+        fail(head, "seq_id " + head.seqId() + " arrived after seq_id " + last + " had run", "user");
+        continue;
+      }
+      boolean next = head.seqId() == last + 1 || head.kind().equals("create_model");
+      boolean gapExpired =
+          System.nanoTime() - head.claimedAtNanos() > settings.gapTimeout().toNanos();
+      if (!next && gapExpired) {
+        log.warn(
+            "model {}: seq_id {} ran after waiting {} for seq_id {}",
+            modelId,
+            head.seqId(),
+            settings.gapTimeout(),
+            last + 1);
+      }
+      return next || gapExpired ? head : null;
+    }
+    return null;
+  }
+
+  /** Per run, the ready barriers (everything but forward and forward_backward), in order. */
+  private boolean runBarriers() throws Exception {
+    boolean ran = false;
+    for (var e : waiting.entrySet()) {
+      Claimed head;
+      while ((head = readyHead(e.getKey(), e.getValue())) != null && !FUSED.contains(head.kind())) {
+        e.getValue().pollFirstEntry();
+        ran(head);
+        run(head);
+        ran = true;
       }
     }
     return ran;
+  }
+
+  /** Sampling requests, at most one per tenant per cycle, oldest first. */
+  private boolean runSampling() throws Exception {
+    java.util.Set<String> served = new java.util.HashSet<>();
+    boolean ran = false;
+    for (Iterator<Claimed> it = unordered.iterator(); it.hasNext(); ) {
+      Claimed c = it.next();
+      if (served.add(c.tenantId())) {
+        it.remove();
+        heldPerTenant.merge(c.tenantId(), -1, Integer::sum);
+        run(c);
+        ran = true;
+      }
+    }
+    heldPerTenant.values().removeIf(n -> n <= 0);
+    return ran;
+  }
+
+  /** A training request leaves the queue: it counts no more against its tenant's claims. */
+  private void ran(Claimed c) {
+    if (c.seqId() != null) {
+      lastSeq.merge(c.modelId(), c.seqId(), Math::max);
+    }
+    heldPerTenant.merge(c.tenantId(), -1, Integer::sum);
   }
 
   private int storedLastSeq(String modelId) {
@@ -189,15 +326,20 @@ public final class Worker implements AutoCloseable {
     try {
       Executor.Outcome out = executor.execute(c);
       store.complete(c, WireJson.mapper().valueToTree(out.result()), out.tokens());
-    } catch (UserError e) {
-      fail(c, e.getMessage(), "user");
-      return;
     } catch (Exception e) {
-      log.error("request {} ({}) failed", c.id(), c.kind(), e);
-      fail(c, c.kind() + " failed on the server: " + e, "server");
+      failWith(c, e);
       return;
     }
     onFinished.accept(c.id());
+  }
+
+  private void failWith(Claimed c, Exception e) throws java.sql.SQLException {
+    if (e instanceof UserError) {
+      fail(c, e.getMessage(), "user");
+    } else {
+      log.error("request {} ({}) failed", c.id(), c.kind(), e);
+      fail(c, c.kind() + " failed on the server: " + e, "server");
+    }
   }
 
   private void fail(Claimed c, String error, String category) throws java.sql.SQLException {

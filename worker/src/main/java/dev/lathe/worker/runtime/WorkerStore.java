@@ -41,12 +41,18 @@ public final class WorkerStore {
   public record Checkpoint(
       String tenantId, String trainingRunId, String kind, String name, String storagePath) {}
 
-  List<Claimed> claim(String workerId, String baseModel, int limit) throws SQLException {
+  /**
+   * Claims pending requests of a base model, at most {@code perTenant} of each tenant and none of
+   * the tenants in {@code skip}.
+   */
+  List<Claimed> claim(String workerId, String baseModel, List<String> skip, int perTenant)
+      throws SQLException {
     try (Connection c = ds.getConnection();
         PreparedStatement st = c.prepareStatement(CLAIM)) {
       st.setString(1, workerId);
       st.setString(2, baseModel);
-      st.setInt(3, limit);
+      st.setArray(3, c.createArrayOf("text", skip.toArray()));
+      st.setInt(4, perTenant);
       List<Claimed> out = new ArrayList<>();
       long now = System.nanoTime();
       try (ResultSet rs = st.executeQuery()) {

@@ -1,0 +1,155 @@
+package dev.lathe.worker.bench;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.lathe.worker.cache.AdapterCache;
+import dev.lathe.worker.engine.ForwardBackward;
+import dev.lathe.worker.lora.LoraAdapter;
+import dev.lathe.worker.lora.LoraSpec;
+import dev.lathe.worker.loss.LossFn;
+import dev.lathe.worker.model.BaseModel;
+import dev.lathe.worker.model.tiny.LatheTiny;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Many tenants on one base model: forward_backward tokens/s for N tenants in one fused batch,
+ * against one tenant alone and against the same tokens run tenant by tenant with an adapter swap
+ * before each (one resident slot, the others in host memory), all in the same run. Also the time of
+ * a resident hit and of a swap-in from host memory.
+ *
+ * <pre>bench/multitenant.sh [tiny|bench|all] [examples per tenant] [seq] [max tenants]</pre>
+ */
+public final class MultiTenantBenchmark {
+
+  public static void main(String[] args) throws Exception {
+    System.setProperty("ai.djl.offline", "true");
+    String which = args.length > 0 ? args[0] : "tiny";
+    int perTenant = args.length > 1 ? Integer.parseInt(args[1]) : 2;
+    int seq = args.length > 2 ? Integer.parseInt(args[2]) : 64;
+    int maxTenants = args.length > 3 ? Integer.parseInt(args[3]) : 16;
+    Path dir =
+        Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"), "lathe-bench"));
+    System.out.printf(
+        "threads: %d, each tenant: %d examples x %d tokens, rank-32 adapter on every module%n",
+        Runtime.getRuntime().availableProcessors(), perTenant, seq);
+    try (NDManager m = NDManager.newBaseManager()) {
+      for (LatheTiny.Size size : LatheTiny.Size.values()) {
+        if (which.equals("all") || size.name().equalsIgnoreCase(which)) {
+          try (BaseModel base =
+              BaseModel.load(BaseModel.resolve(size.modelName(), dir, m), m, DataType.FLOAT32)) {
+            run(base, m, perTenant, seq, maxTenants);
+          }
+        }
+      }
+    }
+  }
+
+  static void run(BaseModel base, NDManager m, int perTenant, int seq, int maxTenants)
+      throws IOException {
+    System.out.printf("%n== %s%n", base.name());
+    List<LoraAdapter> adapters = new ArrayList<>();
+    List<List<ForwardBackward.Example>> data = new ArrayList<>();
+    for (int t = 0; t < maxTenants; t++) {
+      adapters.add(LoraAdapter.create(base.config(), LoraSpec.of(32, t), m, DataType.FLOAT32));
+      data.add(EngineBenchmark.examples(perTenant, seq, base.config().vocabSize()));
+    }
+    int reps = base.config().parameterCount() > 50_000_000 ? 3 : 10;
+    double single = 0;
+    System.out.println(
+        "tenants | fused tok/s | vs 1 tenant | tenant-by-tenant tok/s (swaps) | fused / tenant-by-tenant");
+    for (int tenants = 1; tenants <= maxTenants; tenants *= 2) {
+      int n = tenants;
+      List<ForwardBackward.Job> jobs = new ArrayList<>();
+      for (int t = 0; t < n; t++) {
+        jobs.add(
+            new ForwardBackward.Job(
+                adapters.get(t), data.get(t), LossFn.CROSS_ENTROPY, Map.of(), true));
+      }
+      double tokens = (double) n * perTenant * seq;
+      EngineBenchmark.Timing fused =
+          EngineBenchmark.time(1, reps, () -> ForwardBackward.run(base.llama(), jobs, m));
+      double fusedRate = tokens / fused.seconds();
+      if (n == 1) {
+        single = fusedRate;
+      }
+      double swappedRate;
+      try (AdapterCache cache = cache(m, n)) {
+        for (int t = 0; t < n; t++) {
+          cache.put("t" + t, copy(adapters.get(t), m));
+        }
+        EngineBenchmark.Timing swapped =
+            EngineBenchmark.time(
+                1,
+                reps,
+                () -> {
+                  for (int t = 0; t < n; t++) {
+                    LoraAdapter a = get(cache, "t" + t);
+                    ForwardBackward.run(
+                        base.llama(), a, data.get(t), LossFn.CROSS_ENTROPY, Map.of(), true, m);
+                  }
+                });
+        swappedRate = tokens / swapped.seconds();
+      }
+      System.out.printf(
+          "%7d | %11.0f | %10.2fx | %30.0f | %.2fx%n",
+          n, fusedRate, fusedRate / single, swappedRate, fusedRate / swappedRate);
+    }
+    swapTimes(adapters, m);
+    adapters.forEach(LoraAdapter::close);
+  }
+
+  /** Median time of a resident hit and of a swap-in from host memory (with an eviction). */
+  static void swapTimes(List<LoraAdapter> adapters, NDManager m) throws IOException {
+    try (AdapterCache cache = cache(m, 2)) {
+      cache.put("a", copy(adapters.get(0), m));
+      cache.put("b", copy(adapters.get(1), m));
+      EngineBenchmark.Timing hit = EngineBenchmark.time(10, 101, () -> get(cache, "b"));
+      // Each get swaps one in from host memory and the other out to it.
+      int[] i = {0};
+      EngineBenchmark.Timing miss =
+          EngineBenchmark.time(2, 21, () -> get(cache, (i[0]++ % 2 == 0) ? "a" : "b"));
+      long bytes = adapters.get(0).parameters().stream().mapToLong(p -> p.value().size()).sum() * 4;
+      System.out.printf(
+          "adapter swap: resident hit %.1f µs; swap-in from host memory (evicting one) %.2f ms"
+              + " for %.1f MB of weights, moments and gradients%n",
+          hit.seconds() * 1e6, miss.seconds() * 1e3, 4 * bytes / 1e6);
+    }
+  }
+
+  private static AdapterCache cache(NDManager m, int hostSlots) {
+    return new AdapterCache(
+        1,
+        hostSlots,
+        m,
+        DataType.FLOAT32,
+        new AdapterCache.Disk() {
+          @Override
+          public void spill(String id, LoraAdapter.Host adapter) {
+            throw new IllegalStateException("the benchmark keeps every adapter in memory");
+          }
+
+          @Override
+          public LoraAdapter restore(String id) {
+            return null;
+          }
+        });
+  }
+
+  private static LoraAdapter copy(LoraAdapter a, NDManager m) {
+    return LoraAdapter.fromHost(a.toHost(), m, DataType.FLOAT32);
+  }
+
+  private static LoraAdapter get(AdapterCache cache, String id) {
+    try {
+      return cache.get(id);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}
