@@ -4,6 +4,7 @@ on a free port for the Python suites, and gives each test a tenant of its own.""
 import json
 import os
 import pathlib
+import re
 import shutil
 import socket
 import subprocess
@@ -83,4 +84,5 @@ def server():
 
 @pytest.fixture
 def api_key(server, request):
-    return server.new_api_key(f"py-{request.node.name[:60]}-{uuid.uuid4().hex[:6]}")
+    name = re.sub(r"[^A-Za-z0-9-]+", "-", request.node.name)[:60]
+    return server.new_api_key(f"py-{name}-{uuid.uuid4().hex[:6]}")
