@@ -23,4 +23,5 @@ UPDATE requests
   FROM p
  WHERE requests.id IN (SELECT id FROM picked)
 RETURNING requests.id, requests.tenant_id, requests.model_id, requests.sampling_session_id,
-          requests.seq_id, requests.kind, requests.body
+          requests.seq_id, requests.kind, requests.body,
+          EXTRACT(EPOCH FROM now() - requests.created_at) AS waited_seconds

@@ -2,6 +2,7 @@ package dev.lathe.api.auth;
 
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
+import org.slf4j.MDC;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Component;
 import org.springframework.web.servlet.HandlerInterceptor;
@@ -39,7 +40,14 @@ class AuthInterceptor implements HandlerInterceptor {
     Caller caller =
         keys.tenant(key).orElseThrow(() -> new Unauthorized("X-API-Key is not a valid API key"));
     req.setAttribute(Caller.ATTRIBUTE, caller);
+    MDC.put("tenant", caller.tenantId());
     return true;
+  }
+
+  @Override
+  public void afterCompletion(
+      HttpServletRequest req, HttpServletResponse res, Object handler, Exception ex) {
+    MDC.remove("tenant");
   }
 
   private static String bearer(String header) {

@@ -6,9 +6,12 @@ import dev.lathe.api.system.ServedModel;
 import dev.lathe.worker.runtime.ModelInfo;
 import dev.lathe.worker.runtime.Worker;
 import dev.lathe.worker.runtime.WorkerProcess;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.lang.management.ManagementFactory;
 import java.util.Optional;
 import javax.sql.DataSource;
+import org.springframework.boot.health.contributor.Health;
+import org.springframework.boot.health.contributor.HealthIndicator;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.context.annotation.DependsOn;
@@ -31,7 +34,8 @@ class WorkerConfiguration {
 
   @Bean(destroyMethod = "close")
   @DependsOn("flywayInitializer") // the worker claims from tables that migrations create
-  LocalWorker localWorker(LatheProperties props, DataSource dataSource, FutureSignals signals) {
+  LocalWorker localWorker(
+      LatheProperties props, DataSource dataSource, FutureSignals signals, MeterRegistry registry) {
     if (!props.role().runsWorker()) {
       return new LocalWorker(Optional.empty());
     }
@@ -47,12 +51,35 @@ class WorkerConfiguration {
     return new LocalWorker(
         Optional.of(
             WorkerProcess.start(
-                dataSource, props.baseModel(), props.dataDir(), settings, signals::finished)));
+                dataSource,
+                props.baseModel(),
+                props.dataDir(),
+                settings,
+                registry,
+                signals::finished)));
   }
 
   @Bean
   QueueListener wakeLocalWorker(LocalWorker local) {
     return () -> local.process().ifPresent(WorkerProcess::signal);
+  }
+
+  /** Readiness: down when this process should run a worker and its loop is not running. */
+  @Bean
+  HealthIndicator worker(LocalWorker local) {
+    return () ->
+        local
+            .process()
+            .map(
+                p -> {
+                  var stats = p.stats();
+                  var b = p.running() ? Health.up() : Health.down();
+                  return b.withDetail("base_model", p.model().name())
+                      .withDetail("cycles", stats.cycles())
+                      .withDetail("held_requests", stats.held())
+                      .build();
+                })
+            .orElseGet(() -> Health.up().withDetail("role", "api only").build());
   }
 
   @Bean

@@ -2,7 +2,7 @@ package dev.lathe.worker.runtime;
 
 import tools.jackson.databind.JsonNode;
 
-/** A request row this worker claimed. */
+/** A request row this worker claimed; {@code waited}: from its arrival to the claim. */
 public record Claimed(
     String id,
     String tenantId,
@@ -11,7 +11,8 @@ public record Claimed(
     Integer seqId,
     String kind,
     JsonNode body,
-    long claimedAtNanos) {
+    long claimedAtNanos,
+    java.time.Duration waited) {
 
   boolean ordered() {
     return modelId != null && seqId != null;

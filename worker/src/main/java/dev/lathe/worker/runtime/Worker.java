@@ -5,6 +5,7 @@ import dev.lathe.contracts.WireJson;
 import dev.lathe.worker.cache.AdapterCache;
 import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.model.BaseModel;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -21,6 +22,7 @@ import java.util.function.Consumer;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 /**
  * The worker loop: claims the pending requests of its base model from PostgreSQL and runs them one
@@ -78,6 +80,7 @@ public final class Worker implements AutoCloseable {
   private final Settings settings;
   private final Consumer<String> onFinished;
   private final Executor executor;
+  private final WorkerMetrics metrics;
   private final Map<String, TreeMap<Integer, Claimed>> waiting = new LinkedHashMap<>();
   private final Map<String, Integer> lastSeq = new HashMap<>();
   private final List<Claimed> unordered = new ArrayList<>();
@@ -100,6 +103,7 @@ public final class Worker implements AutoCloseable {
       BaseModel base,
       NDManager manager,
       Settings settings,
+      MeterRegistry registry,
       Consumer<String> onFinished) {
     this.base = base;
     this.store = new WorkerStore(ds);
@@ -113,6 +117,7 @@ public final class Worker implements AutoCloseable {
             settings.storage(),
             settings.adapterSlots(),
             settings.hostAdapterSlots());
+    this.metrics = new WorkerMetrics(registry, base.name(), executor::cacheStats);
     this.thread = Thread.ofPlatform().name("lathe-worker").daemon(true).unstarted(this::loop);
   }
 
@@ -206,16 +211,17 @@ public final class Worker implements AutoCloseable {
         CyclePlan.plan(ready, settings.cycleTokens(), executor.adapterSlots(), cycles);
     boolean ran = !batch.isEmpty();
     if (ran) {
-      for (Executor.Done d : executor.fused(batch)) {
+      long t0 = System.nanoTime();
+      List<Executor.Done> done = executor.fused(batch);
+      long took = System.nanoTime() - t0;
+      for (Executor.Done d : done) {
         Claimed c = d.request();
         waiting.get(c.modelId()).remove(c.seqId());
         ran(c);
         if (d.error() != null) {
-          failWith(c, d.error());
+          failWith(c, d.error(), took);
         } else {
-          store.complete(
-              c, WireJson.mapper().valueToTree(d.outcome().result()), d.outcome().tokens());
-          onFinished.accept(c.id());
+          complete(c, d.outcome(), took);
         }
       }
     }
@@ -224,6 +230,10 @@ public final class Worker implements AutoCloseable {
     if (ran) {
       cycles++;
       fusedRequests += batch.size();
+      metrics.cycle(
+          System.nanoTime() - start,
+          batch.size(),
+          batch.stream().mapToLong(c -> tokens.getOrDefault(c.id(), 0)).sum());
       stats =
           new Stats(
               cycles,
@@ -237,6 +247,11 @@ public final class Worker implements AutoCloseable {
     }
     waiting.values().removeIf(TreeMap::isEmpty);
     return ran;
+  }
+
+  /** Whether the loop thread is alive (it has started and not been closed). */
+  public boolean running() {
+    return running && thread.isAlive();
   }
 
   /** What the loop has done so far. */
@@ -255,7 +270,10 @@ public final class Worker implements AutoCloseable {
       if (head.seqId() <= last) {
         queue.pollFirstEntry();
         ran(head);
-        fail(head, "seq_id " + head.seqId() + " arrived after seq_id " + last + " had run", "user");
+        failWith(
+            head,
+            new UserError("seq_id " + head.seqId() + " arrived after seq_id " + last + " had run"),
+            0);
         continue;
       }
       boolean next = head.seqId() == last + 1 || head.kind().equals("create_model");
@@ -323,28 +341,59 @@ public final class Worker implements AutoCloseable {
   }
 
   private void run(Claimed c) throws java.sql.SQLException {
-    try {
-      Executor.Outcome out = executor.execute(c);
-      store.complete(c, WireJson.mapper().valueToTree(out.result()), out.tokens());
-    } catch (Exception e) {
-      failWith(c, e);
-      return;
+    long t0 = System.nanoTime();
+    try (var mdc = Mdc.of(c)) {
+      Executor.Outcome out;
+      try {
+        out = executor.execute(c);
+      } catch (Exception e) {
+        failWith(c, e, System.nanoTime() - t0);
+        return;
+      }
+      complete(c, out, System.nanoTime() - t0);
     }
+  }
+
+  private void complete(Claimed c, Executor.Outcome out, long runNanos)
+      throws java.sql.SQLException {
+    store.complete(c, WireJson.mapper().valueToTree(out.result()), out.tokens());
+    metrics.finished(c, true, runNanos, out.tokens());
     onFinished.accept(c.id());
   }
 
-  private void failWith(Claimed c, Exception e) throws java.sql.SQLException {
-    if (e instanceof UserError) {
-      fail(c, e.getMessage(), "user");
-    } else {
-      log.error("request {} ({}) failed", c.id(), c.kind(), e);
-      fail(c, c.kind() + " failed on the server: " + e, "server");
+  private void failWith(Claimed c, Exception e, long runNanos) throws java.sql.SQLException {
+    try (var mdc = Mdc.of(c)) {
+      if (e instanceof UserError) {
+        fail(c, e.getMessage(), "user");
+      } else {
+        log.error("request {} ({}) failed", c.id(), c.kind(), e);
+        fail(c, c.kind() + " failed on the server: " + e, "server");
+      }
     }
+    metrics.finished(c, false, runNanos, 0);
   }
 
   private void fail(Claimed c, String error, String category) throws java.sql.SQLException {
     store.fail(c, error, category);
     onFinished.accept(c.id());
+  }
+
+  /** The request's ids in the logging context while it runs. */
+  private record Mdc(List<MDC.MDCCloseable> keys) implements AutoCloseable {
+    static Mdc of(Claimed c) {
+      List<MDC.MDCCloseable> keys = new ArrayList<>();
+      keys.add(MDC.putCloseable("request_id", c.id()));
+      keys.add(MDC.putCloseable("tenant", c.tenantId()));
+      if (c.modelId() != null) {
+        keys.add(MDC.putCloseable("model_id", c.modelId()));
+      }
+      return new Mdc(keys);
+    }
+
+    @Override
+    public void close() {
+      keys.forEach(MDC.MDCCloseable::close);
+    }
   }
 
   private void pause(long millis) {

@@ -32,13 +32,14 @@ public final class WorkerProcess implements AutoCloseable {
       String baseModel,
       Path dataDir,
       Worker.Settings settings,
+      io.micrometer.core.instrument.MeterRegistry registry,
       Consumer<String> onFinished) {
     System.setProperty("ai.djl.offline", "true");
     NDManager manager = NDManager.newBaseManager();
     try {
       Path dir = BaseModel.resolve(baseModel, dataDir, manager);
       BaseModel model = BaseModel.load(dir, manager, DataType.FLOAT32);
-      Worker worker = new Worker(ds, model, manager, settings, onFinished).start();
+      Worker worker = new Worker(ds, model, manager, settings, registry, onFinished).start();
       return new WorkerProcess(manager, model, worker);
     } catch (RuntimeException e) {
       manager.close();
@@ -48,6 +49,16 @@ public final class WorkerProcess implements AutoCloseable {
 
   public ModelInfo model() {
     return ModelInfo.of(model.name(), model.config());
+  }
+
+  /** What the loop has done so far. */
+  public Worker.Stats stats() {
+    return worker.stats();
+  }
+
+  /** Whether the worker loop is running. */
+  public boolean running() {
+    return worker.running();
   }
 
   /** A request was queued: look now rather than at the next poll. */

@@ -68,7 +68,8 @@ public final class WorkerStore {
                   seqId,
                   rs.getString("kind"),
                   WireJson.mapper().readTree(rs.getString("body")),
-                  now));
+                  now,
+                  java.time.Duration.ofNanos((long) (rs.getDouble("waited_seconds") * 1e9))));
         }
       }
       return out;

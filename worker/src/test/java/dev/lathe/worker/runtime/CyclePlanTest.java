@@ -23,7 +23,15 @@ class CyclePlanTest {
       for (int i = 0; i < count; i++) {
         requests.add(
             new Claimed(
-                tenant + "/" + i, tenant, "run-" + tenant, null, i, "forward_backward", null, 0));
+                tenant + "/" + i,
+                tenant,
+                "run-" + tenant,
+                null,
+                i,
+                "forward_backward",
+                null,
+                0,
+                null));
         tokens.add(tokensEach);
       }
     }

@@ -32,12 +32,15 @@ abstract class WorkerHarness extends WithTinyModel {
   DataSource ds = TestDatabase.migratedDatabase();
   JdbcTemplate jdbc = new JdbcTemplate(ds);
 
+  final io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+      new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+
   Worker worker() {
     return worker(Worker.Settings.of("w-" + UUID.randomUUID(), storage));
   }
 
   Worker worker(Worker.Settings settings) {
-    return new Worker(ds, base, manager, settings, id -> {}).start();
+    return new Worker(ds, base, manager, settings, registry, id -> {}).start();
   }
 
   String run(String id) {

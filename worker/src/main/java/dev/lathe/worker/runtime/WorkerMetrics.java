@@ -1,0 +1,111 @@
+package dev.lathe.worker.runtime;
+
+import dev.lathe.worker.cache.AdapterCache;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * What the worker loop reports to Micrometer: per primitive, how long requests waited in the queue
+ * and how long they ran; per tenant, requests and tokens; per clock cycle, its duration and the
+ * fused batch's size; and the adapter cache's hits, misses, evictions and swap time.
+ */
+final class WorkerMetrics {
+
+  private final MeterRegistry registry;
+  private final String baseModel;
+  // Meters hold their state weakly: they read the cache through this object, which the worker
+  // keeps alive.
+  private final Supplier<AdapterCache.Stats> cache;
+
+  WorkerMetrics(MeterRegistry registry, String baseModel, Supplier<AdapterCache.Stats> cache) {
+    this.registry = registry;
+    this.baseModel = baseModel;
+    this.cache = cache;
+    cacheCounter("lathe.adapters.hits", "resident", AdapterCache.Stats::hits);
+    cacheCounter("lathe.adapters.hits", "host", AdapterCache.Stats::hostHits);
+    cacheCounter("lathe.adapters.misses", "disk", AdapterCache.Stats::misses);
+    cacheCounter("lathe.adapters.evictions", "device", AdapterCache.Stats::evictions);
+    cacheCounter("lathe.adapters.evictions", "host", AdapterCache.Stats::spills);
+    cacheCounter("lathe.adapters.swap.seconds", "in", s -> s.swapInNanos() / 1e9);
+    cacheCounter("lathe.adapters.swap.seconds", "out", s -> s.swapOutNanos() / 1e9);
+    Gauge.builder("lathe.adapters.resident", this, m -> m.cache.get().resident())
+        .tag("base_model", baseModel)
+        .description("adapters in device memory")
+        .register(registry);
+    Gauge.builder("lathe.adapters.host", this, m -> m.cache.get().host())
+        .tag("base_model", baseModel)
+        .description("adapters in host memory")
+        .register(registry);
+    Gauge.builder("lathe.adapters.host.bytes", this, m -> m.cache.get().hostBytes())
+        .tag("base_model", baseModel)
+        .baseUnit("bytes")
+        .register(registry);
+  }
+
+  private void cacheCounter(String name, String tier, ToDoubleFunction<AdapterCache.Stats> value) {
+    FunctionCounter.builder(name, this, m -> value.applyAsDouble(m.cache.get()))
+        .tag("base_model", baseModel)
+        .tag(name.endsWith("seconds") ? "direction" : "tier", tier)
+        .register(registry);
+  }
+
+  /** A request finished: how long it waited to be claimed, how long it ran, its tokens. */
+  void finished(Claimed c, boolean ok, long runNanos, int tokens) {
+    String outcome = ok ? "done" : "failed";
+    Timer.builder("lathe.request.run")
+        .description("time a request ran on the worker, by primitive")
+        .tag("kind", c.kind())
+        .tag("outcome", outcome)
+        .register(registry)
+        .record(runNanos, TimeUnit.NANOSECONDS);
+    if (c.waited() != null) {
+      Timer.builder("lathe.request.queue.wait")
+          .description("time from a request's arrival to its claim, by primitive")
+          .tag("kind", c.kind())
+          .register(registry)
+          .record(c.waited());
+    }
+    Counter.builder("lathe.tenant.requests")
+        .tag("tenant", c.tenantId())
+        .tag("kind", c.kind())
+        .tag("outcome", outcome)
+        .register(registry)
+        .increment();
+    if (tokens > 0) {
+      Counter.builder("lathe.tenant.tokens")
+          .description("tokens processed (trained on, scored or sampled)")
+          .tag("tenant", c.tenantId())
+          .tag("kind", c.kind())
+          .register(registry)
+          .increment(tokens);
+    }
+  }
+
+  /** A clock cycle ran. */
+  void cycle(long nanos, int fusedRequests, long fusedTokens) {
+    Timer.builder("lathe.worker.cycle")
+        .tag("base_model", baseModel)
+        .register(registry)
+        .record(Duration.ofNanos(nanos));
+    if (fusedRequests > 0) {
+      DistributionSummary.builder("lathe.worker.fused.requests")
+          .description("requests in one fused batch")
+          .tag("base_model", baseModel)
+          .register(registry)
+          .record(fusedRequests);
+      DistributionSummary.builder("lathe.worker.fused.tokens")
+          .description("tokens in one fused batch")
+          .tag("base_model", baseModel)
+          .register(registry)
+          .record(fusedTokens);
+    }
+  }
+}
