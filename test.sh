@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: the Maven reactor (unit, real PostgreSQL, real HTTP), then the Python suites
-# against the pinned official tinker SDK (installed into .venv on first use).
+# Runs every test: the Maven reactor (unit, real PostgreSQL, real HTTP, the Java SDK), the Python
+# suites (the lathe SDK, the pinned official tinker SDK, PEFT interop, the examples; installed into
+# .venv on first use), then the deployment files' check (compose and helm, in Go).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/jdk.sh
@@ -12,3 +13,4 @@ if [ ! -x .venv/bin/python ] || ! cmp -s requirements-test.txt .venv/requirement
 fi
 mvn -B -ntp verify
 .venv/bin/python -m pytest -q web-contracts/src/test/python worker/src/test/python sdk/python/tests
+(cd deploy/check && go run . -root ../..)
