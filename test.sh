@@ -11,6 +11,8 @@ if [ ! -x .venv/bin/python ] || ! cmp -s requirements-test.txt .venv/requirement
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
   cp requirements-test.txt .venv/requirements-test.txt
 fi
-mvn -B -ntp verify
+# GPU workers build with -Pcuda (DESIGN §4): the engine must compile against that DJL too.
+mvn -B -ntp -q -Pcuda -pl worker -am compile
+mvn -B -ntp clean verify
 .venv/bin/python -m pytest -q web-contracts/src/test/python worker/src/test/python sdk/python/tests
 (cd deploy/check && go run . -root ../..)
