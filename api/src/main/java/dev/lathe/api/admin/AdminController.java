@@ -5,6 +5,7 @@ import dev.lathe.api.web.ApiException;
 import dev.lathe.contracts.admin.ApiKeyCreated;
 import dev.lathe.contracts.admin.ApiKeySummary;
 import dev.lathe.contracts.admin.CreateTenantRequest;
+import dev.lathe.contracts.admin.Quotas;
 import dev.lathe.contracts.admin.Tenant;
 import dev.lathe.contracts.admin.TenantList;
 import dev.lathe.contracts.admin.TenantUsage;
@@ -16,6 +17,7 @@ import org.springframework.web.bind.annotation.DeleteMapping;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.PutMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
@@ -47,6 +49,42 @@ class AdminController {
       throw ApiException.conflict("name", "a tenant named '" + name + "' exists");
     }
     return ResponseEntity.status(HttpStatus.CREATED).body(tenants.create(name));
+  }
+
+  @PutMapping("/tenants/{tenantId}/quotas")
+  Tenant setQuotas(@PathVariable String tenantId, @RequestBody Quotas q) {
+    if (q == null) {
+      throw ApiException.badRequest("quotas", "a body is required");
+    }
+    nonNegative(q.maxAdapters(), "max_adapters");
+    nonNegative(q.maxStorageBytes(), "max_storage_bytes");
+    nonNegative(q.maxTokensPerMinute(), "max_tokens_per_minute");
+    if (!tenants.setQuotas(tenantId, q)) {
+      throw ApiException.notFound("tenant_id", tenantId);
+    }
+    return get(tenantId);
+  }
+
+  @PostMapping("/tenants/{tenantId}/suspend")
+  Tenant suspend(@PathVariable String tenantId) {
+    if (!tenants.setSuspended(tenantId, true)) {
+      throw ApiException.notFound("tenant_id", tenantId);
+    }
+    return get(tenantId);
+  }
+
+  @PostMapping("/tenants/{tenantId}/resume")
+  Tenant resume(@PathVariable String tenantId) {
+    if (!tenants.setSuspended(tenantId, false)) {
+      throw ApiException.notFound("tenant_id", tenantId);
+    }
+    return get(tenantId);
+  }
+
+  private static void nonNegative(Number n, String field) {
+    if (n != null && n.longValue() < 0) {
+      throw ApiException.badRequest(field, "must not be negative (null: no limit)");
+    }
   }
 
   @GetMapping("/tenants")

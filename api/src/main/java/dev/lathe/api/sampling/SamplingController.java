@@ -5,6 +5,7 @@ import dev.lathe.api.config.LatheProperties;
 import dev.lathe.api.future.Requests;
 import dev.lathe.api.session.Sessions;
 import dev.lathe.api.system.ServedModel;
+import dev.lathe.api.tenant.TenantQuotas;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.api.web.Check;
 import dev.lathe.contracts.checkpoint.TinkerPath;
@@ -31,18 +32,24 @@ class SamplingController {
 
   private static final int MAX_STOPS = 16;
 
+  /** What the worker generates when max_tokens is not given (as its Executor). */
+  private static final int DEFAULT_MAX_TOKENS = 256;
+
   private final JdbcClient jdbc;
   private final Sessions sessions;
   private final Requests requests;
   private final ServedModel model;
   private final LatheProperties.Limits limits;
+  private final TenantQuotas quotas;
 
   SamplingController(
       JdbcClient jdbc,
       Sessions sessions,
       Requests requests,
       ServedModel model,
-      LatheProperties props) {
+      LatheProperties props,
+      TenantQuotas quotas) {
+    this.quotas = quotas;
     this.jdbc = jdbc;
     this.sessions = sessions;
     this.requests = requests;
@@ -122,6 +129,10 @@ class SamplingController {
     } else {
       model.require(req.baseModel(), "base_model");
     }
+    // Charged up front: the prompt and, per sample, all the tokens it may generate.
+    int perSample = p.maxTokens() != null ? p.maxTokens() : Math.min(DEFAULT_MAX_TOKENS, room);
+    quotas.spendTokens(
+        caller, promptTokens + (long) req.numSamples() * perSample, "sampling_params.max_tokens");
     String id =
         requests.enqueue(caller, model.name(), "sample", null, samplingSession, seq, req, "seq_id");
     return new RequestAccepted(id, null);

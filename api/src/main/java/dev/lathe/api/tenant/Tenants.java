@@ -23,9 +23,11 @@ import org.springframework.transaction.annotation.Transactional;
 public class Tenants {
 
   private final JdbcClient jdbc;
+  private final TenantQuotas quotas;
 
-  Tenants(JdbcClient jdbc) {
+  Tenants(JdbcClient jdbc, TenantQuotas quotas) {
     this.jdbc = jdbc;
+    this.quotas = quotas;
   }
 
   public Tenant create(String name) {
@@ -93,6 +95,28 @@ public class Tenants {
     return jdbc.sql(
                 "UPDATE api_keys SET revoked_at = now() WHERE key_prefix = ? AND revoked_at IS NULL")
             .param(keyPrefix)
+            .update()
+        == 1;
+  }
+
+  /** Sets a tenant's quotas (null: no limit); false if there is no such tenant. */
+  public boolean setQuotas(String tenantId, Quotas q) {
+    boolean found =
+        jdbc.sql(
+                    "UPDATE tenants SET max_adapters = ?, max_storage_bytes = ?,"
+                        + " max_tokens_per_minute = ? WHERE id = ?")
+                .params(q.maxAdapters(), q.maxStorageBytes(), q.maxTokensPerMinute(), tenantId)
+                .update()
+            == 1;
+    quotas.changed(tenantId);
+    return found;
+  }
+
+  /** Suspends (keys stop working, nothing is deleted) or resumes a tenant. */
+  public boolean setSuspended(String tenantId, boolean suspended) {
+    return jdbc.sql(
+                "UPDATE tenants SET status = ?, suspended_at = CASE WHEN ? THEN now() END WHERE id = ?")
+            .params(suspended ? "suspended" : "active", suspended, tenantId)
             .update()
         == 1;
   }

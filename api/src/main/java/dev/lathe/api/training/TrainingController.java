@@ -5,6 +5,7 @@ import dev.lathe.api.config.LatheProperties;
 import dev.lathe.api.future.Requests;
 import dev.lathe.api.session.Sessions;
 import dev.lathe.api.system.ServedModel;
+import dev.lathe.api.tenant.TenantQuotas;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.api.web.Check;
 import dev.lathe.contracts.checkpoint.TinkerPath;
@@ -53,13 +54,16 @@ class TrainingController {
   private final Requests requests;
   private final ServedModel model;
   private final LatheProperties.Limits limits;
+  private final TenantQuotas quotas;
 
   TrainingController(
       Sessions sessions,
       TrainingRuns runs,
       Requests requests,
       ServedModel model,
-      LatheProperties props) {
+      LatheProperties props,
+      TenantQuotas quotas) {
+    this.quotas = quotas;
     this.sessions = sessions;
     this.runs = runs;
     this.requests = requests;
@@ -75,6 +79,9 @@ class TrainingController {
     LoraConfig lora = Check.required(req.loraConfig(), "lora_config");
     Check.range(lora.rank(), 1, MAX_RANK, "lora_config.rank");
     String modelId = req.sessionId() + ":train:" + seq;
+    if (runs.find(caller, modelId).isEmpty()) {
+      quotas.allowNewAdapter(caller); // a retried create_model is not a new adapter
+    }
     long seed = lora.seed() != null ? lora.seed() : modelId.hashCode();
     runs.create(
         caller, modelId, req.sessionId(), seq, model.name(), lora, seed, req.userMetadata());
@@ -104,7 +111,8 @@ class TrainingController {
   RequestAccepted forward(Caller caller, @RequestBody ForwardRequest req) {
     TrainingRuns.Run run = runs.require(caller, req.modelId());
     int seq = seq(req.seqId());
-    input(req.forwardInput(), "forward_input");
+    long tokens = input(req.forwardInput(), "forward_input");
+    quotas.spendTokens(caller, tokens, "forward_input.data");
     return queue(caller, run, "forward", seq, req);
   }
 
@@ -112,7 +120,8 @@ class TrainingController {
   RequestAccepted forwardBackward(Caller caller, @RequestBody ForwardBackwardRequest req) {
     TrainingRuns.Run run = runs.require(caller, req.modelId());
     int seq = seq(req.seqId());
-    input(req.forwardBackwardInput(), "forward_backward_input");
+    long tokens = input(req.forwardBackwardInput(), "forward_backward_input");
+    quotas.spendTokens(caller, tokens, "forward_backward_input.data");
     return queue(caller, run, "forward_backward", seq, req);
   }
 
@@ -150,6 +159,7 @@ class TrainingController {
     int seq = seq(req.seqId());
     name(req.path());
     Check.ttl(req.ttlSeconds());
+    quotas.allowNewCheckpoint(caller, "path");
     return queue(caller, run, "save_weights", seq, req);
   }
 
@@ -165,6 +175,7 @@ class TrainingController {
     if (req.samplingSessionSeqId() != null) {
       Check.range(req.samplingSessionSeqId(), 0, Integer.MAX_VALUE, "sampling_session_seq_id");
     }
+    quotas.allowNewCheckpoint(caller, "path");
     return queue(caller, run, "save_weights_for_sampler", seq, req);
   }
 
@@ -206,7 +217,8 @@ class TrainingController {
         run.lora().trainAttn());
   }
 
-  private void input(ForwardBackwardInput in, String field) {
+  /** Validates a forward or forward_backward input; returns its tokens. */
+  private long input(ForwardBackwardInput in, String field) {
     Check.required(in, field);
     LossFnType loss = Check.required(in.lossFn(), field + ".loss_fn");
     List<Datum> data = in.data();
@@ -260,6 +272,7 @@ class TrainingController {
         && (in.lossFnConfig() == null || !in.lossFnConfig().containsKey("beta"))) {
       throw ApiException.badRequest(field + ".loss_fn_config.beta", "is required by dro");
     }
+    return total;
   }
 
   private void tensor(TensorData t, int tokens, String field, boolean targets) {

@@ -10,11 +10,23 @@ public class ApiException extends RuntimeException {
 
   private final HttpStatus status;
   private final String field;
+  private final Long retryAfterSeconds;
 
   public ApiException(HttpStatus status, String field, String message) {
+    this(status, field, message, null);
+  }
+
+  private ApiException(HttpStatus status, String field, String message, Long retryAfterSeconds) {
     super(message);
     this.status = status;
     this.field = field;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+
+  /** A 429: a rate or quota of the tenant is used up; try again after that many seconds. */
+  public static ApiException tooMany(String field, String message, long retryAfterSeconds) {
+    return new ApiException(
+        HttpStatus.TOO_MANY_REQUESTS, field, field + ": " + message, retryAfterSeconds);
   }
 
   public static ApiException badRequest(String field, String message) {
@@ -36,5 +48,10 @@ public class ApiException extends RuntimeException {
 
   public String field() {
     return field;
+  }
+
+  /** Seconds for the Retry-After header, or null. */
+  public Long retryAfterSeconds() {
+    return retryAfterSeconds;
   }
 }

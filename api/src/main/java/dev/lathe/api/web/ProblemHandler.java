@@ -28,7 +28,14 @@ class ProblemHandler {
 
   @ExceptionHandler(ApiException.class)
   ResponseEntity<ProblemDetail> api(ApiException e, HttpServletRequest req) {
-    return problem(e.status(), e.field(), e.getMessage(), req);
+    ResponseEntity<ProblemDetail> r = problem(e.status(), e.field(), e.getMessage(), req);
+    if (e.retryAfterSeconds() == null) {
+      return r;
+    }
+    return ResponseEntity.status(r.getStatusCode())
+        .headers(r.getHeaders())
+        .header("Retry-After", Long.toString(e.retryAfterSeconds()))
+        .body(r.getBody());
   }
 
   @ExceptionHandler(HttpMessageNotReadableException.class)

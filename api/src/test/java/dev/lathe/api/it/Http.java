@@ -19,7 +19,18 @@ final class Http {
     this.base = "http://127.0.0.1:" + port;
   }
 
-  record Response(int status, JsonNode json, String body, String contentType, long contentLength) {}
+  record Response(
+      int status,
+      JsonNode json,
+      String body,
+      String contentType,
+      long contentLength,
+      java.net.http.HttpHeaders headers) {
+
+    String header(String name) {
+      return headers.firstValue(name).orElse(null);
+    }
+  }
 
   Response post(String key, String path, Object body) {
     String json = body instanceof String s ? s : WireJson.mapper().writeValueAsString(body);
@@ -28,6 +39,15 @@ final class Http {
         HttpRequest.newBuilder(URI.create(base + path))
             .header("Content-Type", "application/json")
             .POST(HttpRequest.BodyPublishers.ofString(json)));
+  }
+
+  Response put(String key, String path, Object body) {
+    String json = body instanceof String s ? s : WireJson.mapper().writeValueAsString(body);
+    return send(
+        key,
+        HttpRequest.newBuilder(URI.create(base + path))
+            .header("Content-Type", "application/json")
+            .PUT(HttpRequest.BodyPublishers.ofString(json)));
   }
 
   Response get(String key, String path) {
@@ -59,7 +79,8 @@ final class Http {
           json,
           r.body(),
           r.headers().firstValue("content-type").orElse(""),
-          r.headers().firstValueAsLong("content-length").orElse(-1));
+          r.headers().firstValueAsLong("content-length").orElse(-1),
+          r.headers());
     } catch (IOException e) {
       throw new java.io.UncheckedIOException(e);
     } catch (InterruptedException e) {
