@@ -73,11 +73,13 @@ public record LatheProperties(
    * @param adapterSlots adapters resident in device memory; the most runs one fused batch holds
    * @param hostAdapterSlots adapters kept in host memory after leaving the device
    * @param cycleTokens tokens one fused batch aims to hold, shared equally by its tenants
+   * @param sessionTimeout the adapters of a session silent this long are saved and unloaded
    */
   public record Worker(
       @NotNull Duration gapTimeout,
       @Min(1) int claimLimit,
       @Min(1) int adapterSlots,
       @Min(0) int hostAdapterSlots,
-      @Min(1) int cycleTokens) {}
+      @Min(1) int cycleTokens,
+      @NotNull Duration sessionTimeout) {}
 }

@@ -47,7 +47,8 @@ class WorkerConfiguration {
             props.worker().claimLimit(),
             props.worker().adapterSlots(),
             props.worker().hostAdapterSlots(),
-            props.worker().cycleTokens());
+            props.worker().cycleTokens(),
+            props.worker().sessionTimeout());
     return new LocalWorker(
         Optional.of(
             WorkerProcess.start(

@@ -124,6 +124,29 @@ public final class AdapterCache implements AutoCloseable {
     makeResident(id, adapter);
   }
 
+  /** Whether a run's adapter is in memory (either tier). */
+  public boolean inMemory(String id) {
+    return resident.containsKey(id) || host.containsKey(id);
+  }
+
+  /**
+   * Moves a run's adapter out of memory to the disk tier, with what the disk lacks of it (its
+   * accumulated gradient); a later {@link #get} restores it.
+   */
+  public void unload(String id) throws IOException {
+    LoraAdapter a = resident.remove(id);
+    LoraAdapter.Host copy = host.remove(id);
+    if (a != null) {
+      copy = a.toHost();
+      a.close();
+    }
+    if (copy != null) {
+      spills.incrementAndGet();
+      disk.spill(id, copy);
+    }
+    counts();
+  }
+
   /** Forgets a run's adapter in every tier of memory (its files stay). */
   public void remove(String id) {
     LoraAdapter a = resident.remove(id);

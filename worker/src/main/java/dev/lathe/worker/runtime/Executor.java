@@ -126,6 +126,21 @@ final class Executor implements AutoCloseable {
             adapterSlots, hostAdapterSlots, manager, DataType.FLOAT32, new StoreDisk());
   }
 
+  /** Training runs whose adapters this worker holds in memory. */
+  java.util.Set<String> inMemory() {
+    return java.util.Set.copyOf(runs.keySet());
+  }
+
+  /**
+   * Saves what a run's snapshot lacks and frees its memory; the run is marked unloaded until its
+   * next request restores it.
+   */
+  void unloadIdle(String modelId) throws IOException, SQLException {
+    cache.unload(modelId);
+    runs.remove(modelId);
+    store.setStatus(modelId, "unloaded");
+  }
+
   AdapterCache.Stats cacheStats() {
     return cache.stats();
   }
@@ -587,6 +602,13 @@ final class Executor implements AutoCloseable {
         st.appliedSeq = req.seqId();
       }
       runs.put(id, st);
+      if ("unloaded".equals(run.status())) {
+        try {
+          store.setStatus(id, "active");
+        } catch (SQLException e) {
+          throw new IOException(e);
+        }
+      }
       log.info(
           "{}: restored the snapshot of seq_id {} (step {}) with the gradient through seq_id {}, replayed {} forward_backward",
           id,

@@ -49,6 +49,7 @@ public final class Worker implements AutoCloseable {
    * @param adapterSlots adapters resident in device memory (the most runs one cycle fuses)
    * @param hostAdapterSlots adapters kept in host memory after leaving the device
    * @param cycleTokens tokens one fused batch aims to hold, shared equally by the tenants in it
+   * @param sessionTimeout a training run whose session is silent this long is unloaded
    */
   public record Settings(
       String workerId,
@@ -57,11 +58,13 @@ public final class Worker implements AutoCloseable {
       int claimLimit,
       int adapterSlots,
       int hostAdapterSlots,
-      int cycleTokens) {
+      int cycleTokens,
+      Duration sessionTimeout) {
 
     /** Defaults for everything but identity and storage. */
     public static Settings of(String workerId, Path storage) {
-      return new Settings(workerId, storage, Duration.ofSeconds(30), 16, 8, 32, 8192);
+      return new Settings(
+          workerId, storage, Duration.ofSeconds(30), 16, 8, 32, 8192, Duration.ofMinutes(10));
     }
   }
 
@@ -152,6 +155,7 @@ public final class Worker implements AutoCloseable {
           if (reclaimed > 0) {
             log.warn("{} requests of stopped workers went back to the queue", reclaimed);
           }
+          unloadIdleRuns();
           nextHeartbeat = System.nanoTime() + HEARTBEAT.toNanos();
         }
         List<String> full =
@@ -185,6 +189,25 @@ public final class Worker implements AutoCloseable {
 
   private static final java.util.Set<String> FUSED =
       java.util.Set.of("forward", "forward_backward");
+
+  /**
+   * Frees the adapters of training runs whose session has been silent for the session timeout and
+   * that have nothing queued here; their state is saved first, so nothing is lost.
+   */
+  private void unloadIdleRuns() throws Exception {
+    java.util.Set<String> held = executor.inMemory();
+    if (held.isEmpty()) {
+      return;
+    }
+    for (String id : store.silentRuns(held, settings.sessionTimeout())) {
+      if (!waiting.containsKey(id)) {
+        try (var mdc = MDC.putCloseable("model_id", id)) {
+          executor.unloadIdle(id);
+          log.info("unloaded: its session has been silent for {}", settings.sessionTimeout());
+        }
+      }
+    }
+  }
 
   /** One clock cycle: the fused batch, then the barriers, then sampling. */
   private boolean cycle() throws Exception {
@@ -254,9 +277,17 @@ public final class Worker implements AutoCloseable {
     return running && thread.isAlive();
   }
 
-  /** What the loop has done so far. */
+  /** What the loop has done so far; the adapter cache as it is now. */
   public Stats stats() {
-    return stats;
+    Stats s = stats;
+    return new Stats(
+        s.cycles(),
+        s.lastCycleNanos(),
+        s.lastFusedRequests(),
+        s.lastFusedTokens(),
+        s.fusedRequests(),
+        s.held(),
+        executor.cacheStats());
   }
 
   /**

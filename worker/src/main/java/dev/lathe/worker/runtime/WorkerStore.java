@@ -35,7 +35,8 @@ public final class WorkerStore {
       JsonNode loraConfig,
       long seed,
       int lastSeqId,
-      int step) {}
+      int step,
+      String status) {}
 
   /** A saved checkpoint's owner and files. */
   public record Checkpoint(
@@ -124,7 +125,7 @@ public final class WorkerStore {
         PreparedStatement st =
             c.prepareStatement(
                 "SELECT id, tenant_id, session_id, base_model, lora_config, lora_seed, last_seq_id,"
-                    + " current_step FROM training_runs WHERE id = ?")) {
+                    + " current_step, status FROM training_runs WHERE id = ?")) {
       st.setString(1, modelId);
       try (ResultSet rs = st.executeQuery()) {
         if (!rs.next()) {
@@ -139,7 +140,8 @@ public final class WorkerStore {
                 WireJson.mapper().readTree(rs.getString("lora_config")),
                 rs.getLong("lora_seed"),
                 rs.getInt("last_seq_id"),
-                rs.getInt("current_step")));
+                rs.getInt("current_step"),
+                rs.getString("status")));
       }
     }
   }
@@ -228,6 +230,27 @@ public final class WorkerStore {
               + " WHERE status = 'running' AND worker_id = ?",
           workerId);
       update(c, "DELETE FROM worker_leases WHERE worker_id = ?", workerId);
+    }
+  }
+
+  /** Of the given active training runs, those whose session is silent for longer than {@code d}. */
+  List<String> silentRuns(java.util.Collection<String> modelIds, java.time.Duration d)
+      throws SQLException {
+    try (Connection c = ds.getConnection();
+        PreparedStatement st =
+            c.prepareStatement(
+                "SELECT r.id FROM training_runs r JOIN sessions s ON s.id = r.session_id"
+                    + " WHERE r.id = ANY (?) AND r.status = 'active'"
+                    + " AND s.last_heartbeat_at < now() - make_interval(secs => ?)")) {
+      st.setArray(1, c.createArrayOf("text", modelIds.toArray()));
+      st.setDouble(2, d.toMillis() / 1000.0);
+      List<String> out = new ArrayList<>();
+      try (ResultSet rs = st.executeQuery()) {
+        while (rs.next()) {
+          out.add(rs.getString(1));
+        }
+      }
+      return out;
     }
   }
 

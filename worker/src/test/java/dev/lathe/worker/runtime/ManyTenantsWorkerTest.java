@@ -21,7 +21,14 @@ class ManyTenantsWorkerTest extends WorkerHarness {
 
   Worker.Settings settings(int slots, int hostSlots) {
     return new Worker.Settings(
-        "w-" + UUID.randomUUID(), storage, Duration.ofSeconds(30), 16, slots, hostSlots, 8192);
+        "w-" + UUID.randomUUID(),
+        storage,
+        Duration.ofSeconds(30),
+        16,
+        slots,
+        hostSlots,
+        8192,
+        Duration.ofMinutes(10));
   }
 
   List<String> runs(String prefix) {
@@ -118,5 +125,48 @@ class ManyTenantsWorkerTest extends WorkerHarness {
       double single = result(alone.get(i), 1).path("metrics").path("loss:sum").asDouble();
       assertThat(fused).isCloseTo(single, Offset.offset(1e-5));
     }
+  }
+
+  @Test
+  void aSilentSessionsAdapterIsSavedUnloadedAndComesBackIntact() throws Exception {
+    String reference = run("tenant-ref", "ref:0", 8);
+    try (Worker w = worker()) {
+      forwardBackward(reference, 1, "silent sessions lose nothing");
+      optimStep(reference, 2);
+      awaitDone(reference, 2);
+    }
+    String model = run("tenant-quiet", "quiet:0", 8);
+    Worker.Settings quick =
+        new Worker.Settings(
+            "w-" + UUID.randomUUID(),
+            storage,
+            Duration.ofSeconds(30),
+            16,
+            4,
+            4,
+            8192,
+            Duration.ofSeconds(1));
+    try (Worker w = worker(quick)) {
+      forwardBackward(model, 1, "silent sessions lose nothing");
+      awaitDone(model, 1);
+      // The session falls silent with a gradient accumulated and no step taken yet.
+      jdbc.update(
+          "UPDATE sessions SET last_heartbeat_at = now() - interval '1 hour' WHERE tenant_id = 'tenant-quiet'");
+      for (int i = 0; i < 200 && !"unloaded".equals(status(model)); i++) {
+        Thread.sleep(50);
+      }
+      assertThat(status(model)).isEqualTo("unloaded");
+      assertThat(w.stats().adapters().resident()).isZero();
+      jdbc.update("UPDATE sessions SET last_heartbeat_at = now() WHERE tenant_id = 'tenant-quiet'");
+      optimStep(model, 2);
+      awaitDone(model, 2);
+      assertThat(status(model)).isEqualTo("active");
+    }
+    assertThat(differences(adapter(model), adapter(reference))).isEmpty();
+  }
+
+  String status(String model) {
+    return jdbc.queryForObject(
+        "SELECT status FROM training_runs WHERE id = ?", String.class, model);
   }
 }
