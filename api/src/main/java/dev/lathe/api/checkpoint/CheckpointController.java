@@ -162,8 +162,14 @@ class CheckpointController {
         checkpoints
             .find(t.runId(), t.kind(), t.name())
             .orElseThrow(() -> ApiException.notFound("checkpoint_id", t.kind() + "/" + t.name()));
+    writeTar(s, t.name(), res);
+  }
+
+  /** The checkpoint's PEFT files as a tar, streamed. */
+  static void writeTar(Checkpoints.Stored s, String name, HttpServletResponse res)
+      throws IOException {
     res.setContentType("application/x-tar");
-    res.setHeader("Content-Disposition", "attachment; filename=\"" + t.name() + ".tar\"");
+    res.setHeader("Content-Disposition", "attachment; filename=\"" + name + ".tar\"");
     try (OutputStream out = res.getOutputStream();
         TarArchiveOutputStream tar = new TarArchiveOutputStream(out)) {
       for (String file : ARCHIVED) {
@@ -176,7 +182,7 @@ class CheckpointController {
     }
   }
 
-  private static String kind(String kind) {
+  static String kind(String kind) {
     if (!kind.equals("weights") && !kind.equals("sampler_weights")) {
       throw ApiException.badRequest(
           "checkpoint_id", "must start with weights/ or sampler_weights/");

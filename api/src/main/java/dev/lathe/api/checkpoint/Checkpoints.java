@@ -121,6 +121,26 @@ class Checkpoints {
         .optional();
   }
 
+  /** The tenant's checkpoints that are past their time to live. */
+  List<Stored> expired(Caller caller) {
+    return jdbc.sql(
+            "SELECT "
+                + CHECKPOINT_COLUMNS
+                + " FROM checkpoints c WHERE c.tenant_id = ? AND c.expires_at < now()")
+        .param(caller.tenantId())
+        .query((rs, n) -> stored(rs))
+        .list();
+  }
+
+  /** Whether sampling sessions sample from this checkpoint. */
+  boolean inUse(Checkpoint c) {
+    return jdbc.sql("SELECT count(*) FROM sampling_sessions WHERE model_path = ?")
+            .param(c.tinkerPath())
+            .query(Long.class)
+            .single()
+        > 0;
+  }
+
   /** Deletes the row, then the files; refused while a sampling session samples from it. */
   void delete(Stored s) throws IOException {
     long users =

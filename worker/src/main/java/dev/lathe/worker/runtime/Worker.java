@@ -151,7 +151,7 @@ public final class Worker implements AutoCloseable {
     while (running) {
       try {
         if (System.nanoTime() >= nextHeartbeat) {
-          int reclaimed = store.heartbeat(settings.workerId(), base.name(), LEASE);
+          int reclaimed = store.heartbeat(settings.workerId(), base.name(), LEASE, statsJson());
           if (reclaimed > 0) {
             log.warn("{} requests of stopped workers went back to the queue", reclaimed);
           }
@@ -270,6 +270,28 @@ public final class Worker implements AutoCloseable {
     }
     waiting.values().removeIf(TreeMap::isEmpty);
     return ran;
+  }
+
+  /** What the lease row shows operators (the admin dashboard's live view). */
+  private String statsJson() {
+    Stats s = stats();
+    AdapterCache.Stats a = s.adapters();
+    long lookups = a.hits() + a.hostHits() + a.misses();
+    var json = WireJson.mapper().createObjectNode();
+    json.put("cycles", s.cycles())
+        .put("last_cycle_ms", s.lastCycleNanos() / 1e6)
+        .put("last_fused_requests", s.lastFusedRequests())
+        .put("last_fused_tokens", s.lastFusedTokens())
+        .put("held_requests", s.held())
+        .put("adapter_slots", settings.adapterSlots())
+        .put("resident_adapters", a.resident())
+        .put("host_adapters", a.host())
+        .put("adapter_hits", a.hits())
+        .put("adapter_host_hits", a.hostHits())
+        .put("adapter_misses", a.misses())
+        .put("adapter_evictions", a.evictions())
+        .put("hit_rate", lookups == 0 ? 1.0 : (double) a.hits() / lookups);
+    return json.toString();
   }
 
   /** Whether the loop thread is alive (it has started and not been closed). */

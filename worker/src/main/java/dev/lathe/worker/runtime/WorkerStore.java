@@ -197,17 +197,20 @@ public final class WorkerStore {
    *
    * @return how many requests went back to pending
    */
-  int heartbeat(String workerId, String baseModel, java.time.Duration ttl) throws SQLException {
+  int heartbeat(String workerId, String baseModel, java.time.Duration ttl, String statsJson)
+      throws SQLException {
     try (Connection c = ds.getConnection()) {
       update(
           c,
-          "INSERT INTO worker_leases (worker_id, base_model, hostname, expires_at)"
-              + " VALUES (?, ?, ?, now() + make_interval(secs => ?)) ON CONFLICT (worker_id) DO UPDATE"
-              + " SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at",
+          "INSERT INTO worker_leases (worker_id, base_model, hostname, expires_at, stats)"
+              + " VALUES (?, ?, ?, now() + make_interval(secs => ?), ?::jsonb)"
+              + " ON CONFLICT (worker_id) DO UPDATE"
+              + " SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at, stats = EXCLUDED.stats",
           workerId,
           baseModel,
           hostname(),
-          (double) ttl.toSeconds());
+          (double) ttl.toSeconds(),
+          statsJson);
       try (PreparedStatement st =
           c.prepareStatement(
               "UPDATE requests r SET status = 'pending', worker_id = NULL, started_at = NULL"

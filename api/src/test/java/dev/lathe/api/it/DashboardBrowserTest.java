@@ -1,0 +1,175 @@
+package dev.lathe.api.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.openqa.selenium.By;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.TakesScreenshot;
+import org.openqa.selenium.WebDriver;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.support.ui.ExpectedConditions;
+import org.openqa.selenium.support.ui.WebDriverWait;
+import tools.jackson.databind.JsonNode;
+
+/**
+ * The admin dashboard in headless Chromium (Debian's chromium and chromium-driver): log in, create
+ * a tenant, issue a key, train through the API with it, see the run, its loss chart and its
+ * checkpoint with a size, delete the checkpoint. Screenshots go to target/screenshots.
+ */
+class DashboardBrowserTest extends ApiTestBase {
+
+  static final Path CHROMIUM = Path.of("/usr/bin/chromium");
+  static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
+  static final Path SHOTS = Path.of("target", "screenshots");
+
+  WebDriver browser;
+  WebDriverWait wait;
+
+  @BeforeEach
+  void open() throws Exception {
+    assertThat(CHROMIUM)
+        .as("headless Chromium from Debian (apt-get install chromium chromium-driver)")
+        .exists();
+    assertThat(CHROMEDRIVER).exists();
+    ChromeOptions options = new ChromeOptions();
+    options.setBinary(CHROMIUM.toFile());
+    options.addArguments(
+        "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600");
+    ChromeDriverService service =
+        new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile()).build();
+    browser = new ChromeDriver(service, options);
+    wait = new WebDriverWait(browser, Duration.ofSeconds(20));
+    Files.createDirectories(SHOTS);
+  }
+
+  @AfterEach
+  void close() {
+    if (browser != null) {
+      browser.quit();
+    }
+  }
+
+  void shot(String name) throws Exception {
+    Files.write(
+        SHOTS.resolve(name + ".png"),
+        ((TakesScreenshot) browser).getScreenshotAs(OutputType.BYTES));
+  }
+
+  WebElement visible(By by) {
+    return wait.until(ExpectedConditions.visibilityOfElementLocated(by));
+  }
+
+  @Test
+  void anOperatorManagesATenantAndItsAdapterStorage() throws Exception {
+    browser.get("http://127.0.0.1:" + port + "/admin");
+    visible(By.id("admin-key")).sendKeys("lta-wrong");
+    browser.findElement(By.id("login-button")).click();
+    assertThat(visible(By.id("error")).getText()).contains("refused");
+    visible(By.id("admin-key")).sendKeys(ADMIN);
+    browser.findElement(By.id("login-button")).click();
+    visible(By.id("new-tenant"));
+    shot("1-tenants");
+
+    String name = "browser-" + System.nanoTime();
+    browser.findElement(By.id("tenant-name")).sendKeys(name);
+    browser.findElement(By.id("create-tenant")).click();
+    visible(By.id("issue-key")).click();
+    String apiKey = visible(By.id("issued-key")).getText();
+    assertThat(apiKey).startsWith("tml-");
+    assertThat(browser.findElements(By.cssSelector("#keys tr[data-key]"))).hasSize(1);
+    shot("2-tenant-with-key");
+
+    // A short training loop through the API with the key the dashboard issued.
+    String model = newModel(apiKey, newSession(apiKey), 0, 8);
+    int seq = 1;
+    for (int step = 0; step < 5; step++) {
+      String fb =
+          http.post(
+                  apiKey,
+                  "/api/v1/forward_backward",
+                  forwardBackward(model, seq++, datum("the dashboard sees this")))
+              .json()
+              .get("request_id")
+              .asString();
+      String opt =
+          http.post(apiKey, "/api/v1/optim_step", optimStep(model, seq++, 5e-3))
+              .json()
+              .get("request_id")
+              .asString();
+      http.result(apiKey, fb);
+      http.result(apiKey, opt);
+    }
+    JsonNode saved =
+        http.result(
+            apiKey,
+            http.post(
+                    apiKey,
+                    "/api/v1/save_weights",
+                    Map.of("model_id", model, "seq_id", seq++, "path", "from-browser"))
+                .json()
+                .get("request_id")
+                .asString());
+    String path = saved.get("path").asString();
+
+    browser.navigate().refresh();
+    WebElement run = visible(By.cssSelector("#runs tr[data-run='" + model + "']"));
+    assertThat(run.getText()).contains("5"); // steps
+    WebElement checkpoint =
+        visible(By.cssSelector("#checkpoints tr[data-checkpoint='" + path + "']"));
+    assertThat(checkpoint.findElement(By.className("size")).getText())
+        .matches("[0-9.]+ (B|KiB|MiB)");
+    assertThat(visible(By.id("usage")).getText()).contains("Tokens trained");
+    shot("3-tenant-with-run-and-checkpoint");
+
+    run.findElement(By.tagName("a")).click();
+    WebElement loss = visible(By.cssSelector("#loss-chart polyline.series"));
+    assertThat(loss.getAttribute("points").trim().split(" ")).hasSize(5);
+    assertThat(
+            browser
+                .findElement(By.cssSelector("#grad-chart polyline.series"))
+                .getAttribute("points")
+                .split(" "))
+        .hasSize(5);
+    assertThat(browser.findElement(By.id("run-summary")).getText()).startsWith("5 steps");
+    shot("4-run-loss-chart");
+
+    browser.navigate().back();
+    WebElement delete =
+        visible(By.cssSelector("#checkpoints tr[data-checkpoint='" + path + "'] button.delete"));
+    delete.click();
+    wait.until(ExpectedConditions.alertIsPresent())
+        .dismiss(); // asked, and said no: nothing happens
+    assertThat(
+            browser.findElements(By.cssSelector("#checkpoints tr[data-checkpoint='" + path + "']")))
+        .hasSize(1);
+    visible(By.cssSelector("#checkpoints tr[data-checkpoint='" + path + "'] button.delete"))
+        .click();
+    wait.until(ExpectedConditions.alertIsPresent()).accept();
+    wait.until(
+        ExpectedConditions.numberOfElementsToBe(
+            By.cssSelector("#checkpoints tr[data-checkpoint='" + path + "']"), 0));
+    assertThat(
+            http.get(apiKey, "/api/v1/training_runs/" + model + "/checkpoints")
+                .json()
+                .get("checkpoints"))
+        .isEmpty();
+    shot("5-checkpoint-deleted");
+
+    visible(By.linkText("Live")).click();
+    WebElement workers = visible(By.id("workers"));
+    assertThat(workers.getText()).contains("lathe-tiny");
+    shot("6-live");
+    assertThat(List.of(SHOTS.toFile().list())).contains("4-run-loss-chart.png");
+  }
+}
