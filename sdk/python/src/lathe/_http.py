@@ -76,16 +76,13 @@ class Http:
 
     def request(self, method: str, path: str, body: Any = None, params: Optional[dict] = None) -> Any:
         for attempt in range(self.max_retries + 1):
-            r = None
+            r, error = None, None
             try:
                 r = self._sync.request(method, path, json=body, params=params)
-            except httpx.TransportError:
-                if attempt == self.max_retries:
-                    raise
-            if r is not None and r.status_code not in RETRYABLE:
-                return self._parse(r)
-            if attempt == self.max_retries:
-                return self._parse(r)
+            except httpx.TransportError as e:
+                error = e
+            if not self._again(attempt, r):
+                return self._finish(r, error)
             time.sleep(_delay(attempt, r))
         raise AssertionError("unreachable")
 
@@ -93,18 +90,24 @@ class Http:
         if self._async is None:
             self._async = httpx.AsyncClient(base_url=self.base_url, headers=self._headers, timeout=self._timeout)
         for attempt in range(self.max_retries + 1):
-            r = None
+            r, error = None, None
             try:
                 r = await self._async.request(method, path, json=body, params=params)
-            except httpx.TransportError:
-                if attempt == self.max_retries:
-                    raise
-            if r is not None and r.status_code not in RETRYABLE:
-                return self._parse(r)
-            if attempt == self.max_retries:
-                return self._parse(r)
+            except httpx.TransportError as e:
+                error = e
+            if not self._again(attempt, r):
+                return self._finish(r, error)
             await asyncio.sleep(_delay(attempt, r))
         raise AssertionError("unreachable")
+
+    def _again(self, attempt: int, r: Optional[httpx.Response]) -> bool:
+        """Whether to try again: retries are left and the call failed in a way worth retrying."""
+        return attempt < self.max_retries and (r is None or r.status_code in RETRYABLE)
+
+    def _finish(self, r: Optional[httpx.Response], error: Optional[Exception]) -> Any:
+        if r is None:
+            raise error  # type: ignore[misc]
+        return self._parse(r)
 
     @staticmethod
     def _parse(r: httpx.Response) -> Any:

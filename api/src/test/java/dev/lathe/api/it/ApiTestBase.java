@@ -69,21 +69,25 @@ abstract class ApiTestBase {
     return r.json().get("session_id").asString();
   }
 
+  /** Asks for a training run on lathe-tiny; the server's answer as it is. */
+  Http.Response createModel(String key, String session, int modelSeqId, int rank) {
+    return http.post(
+        key,
+        "/api/v1/create_model",
+        Map.of(
+            "session_id",
+            session,
+            "model_seq_id",
+            modelSeqId,
+            "base_model",
+            "lathe-tiny",
+            "lora_config",
+            Map.of("rank", rank, "seed", 7)));
+  }
+
   /** Creates a training run and waits for it; returns its model id. */
   String newModel(String key, String session, int modelSeqId, int rank) {
-    Http.Response r =
-        http.post(
-            key,
-            "/api/v1/create_model",
-            Map.of(
-                "session_id",
-                session,
-                "model_seq_id",
-                modelSeqId,
-                "base_model",
-                "lathe-tiny",
-                "lora_config",
-                Map.of("rank", rank, "seed", 7)));
+    Http.Response r = createModel(key, session, modelSeqId, rank);
     assertThat(r.status()).as(r.body()).isEqualTo(200);
     JsonNode done = http.result(key, r.json().get("request_id").asString());
     assertThat(done.has("error")).as(done.toString()).isFalse();

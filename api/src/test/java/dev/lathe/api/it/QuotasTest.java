@@ -70,19 +70,7 @@ class QuotasTest extends ApiTestBase {
     String tenant = tenantOf(model);
     assertThat(quotas(tenant, 1, 1L, null).status()).isEqualTo(200);
 
-    Http.Response second =
-        http.post(
-            key,
-            "/api/v1/create_model",
-            Map.of(
-                "session_id",
-                session,
-                "model_seq_id",
-                1,
-                "base_model",
-                "lathe-tiny",
-                "lora_config",
-                Map.of("rank", 4)));
+    Http.Response second = createModel(key, session, 1, 4);
     assertThat(second.status()).isEqualTo(429);
     assertThat(second.header("Retry-After")).isEqualTo("60");
     assertThat(second.json().get("detail").asString()).contains("1 of its 1 training runs");
