@@ -10,11 +10,20 @@ summed over all of them, and the gradient of that loss with respect to every LoR
     python worker/src/test/python/make_golden.py
 
 The output (the PEFT adapter and golden.safetensors) is committed; the build only reads it.
+
+Two more cases cover what lathe-tiny does not: a Qwen2 model (biases on q, k and v, tied
+embeddings) and a Llama model with llama3 RoPE scaling and an untied lm_head, both small random
+models that transformers writes in its own current config format (rope_parameters). Each goes to
+golden/<case>/ with its model directory:
+
+    python worker/src/test/python/make_golden.py qwen2 llama3-rope   # only these cases
 """
 
 import hashlib
 import json
 import pathlib
+import shutil
+import sys
 
 import peft
 import torch
@@ -29,10 +38,8 @@ RANK = 4
 ALPHA = 32.0
 
 
-def main():
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(1234)
-    base = transformers.AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32)
+def lora(base, out, gen):
+    """A rank-4 PEFT adapter with fixed non-zero weights on every linear and lm_head, saved."""
     config = peft.LoraConfig(
         r=RANK,
         lora_alpha=ALPHA,
@@ -47,16 +54,19 @@ def main():
         for name, p in model.named_parameters():
             if "lora_" in name:
                 p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-    OUT.mkdir(parents=True, exist_ok=True)
-    model.peft_config["default"].base_model_name_or_path = "lathe-tiny"
-    model.save_pretrained(OUT / "adapter", save_embedding_layers=False)
-    (OUT / "adapter" / "README.md").unlink(missing_ok=True)  # PEFT's model card template
+    out.mkdir(parents=True, exist_ok=True)
+    model.peft_config["default"].base_model_name_or_path = base.config.name_or_path
+    model.save_pretrained(out / "adapter", save_embedding_layers=False)
+    (out / "adapter" / "README.md").unlink(missing_ok=True)  # PEFT's model card template
+    return model
 
+
+def record(model, out, gen, vocab, meta):
+    """Logits, target logprobs, the weighted cross-entropy and every LoRA gradient, in float64."""
     model = model.double()
     model.train()
     tensors = {}
     loss = torch.zeros((), dtype=torch.float64)
-    vocab = base.config.vocab_size
     for i, n in enumerate(LENGTHS):
         tokens = torch.randint(0, 256, (n,), generator=gen)
         targets = torch.randint(0, vocab, (n,), generator=gen)
@@ -76,18 +86,71 @@ def main():
             # PEFT's saved name: drop the adapter name ("default").
             saved = name.replace(".default", "")
             tensors["grad." + saved] = p.grad.detach().clone()
-    save_file({k: v.contiguous() for k, v in tensors.items()}, OUT / "golden.safetensors")
-    meta = {
-        "model_sha256": hashlib.sha256((MODEL / "model.safetensors").read_bytes()).hexdigest(),
+    save_file({k: v.contiguous() for k, v in tensors.items()}, out / "golden.safetensors")
+    meta.update({
         "lengths": LENGTHS,
         "rank": RANK,
         "alpha": ALPHA,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "peft": peft.__version__,
-    }
-    (OUT / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"wrote golden vectors to {OUT}: loss {loss.item():.6f}")
+    })
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote golden vectors to {out}: loss {loss.item():.6f}")
+
+
+def lathe_tiny():
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1234)
+    base = transformers.AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32)
+    base.config.name_or_path = "lathe-tiny"
+    model = lora(base, OUT, gen)
+    meta = {"model_sha256": hashlib.sha256((MODEL / "model.safetensors").read_bytes()).hexdigest()}
+    record(model, OUT, gen, base.config.vocab_size, meta)
+
+
+def small(case, config, biases):
+    """A small random model of another family, saved as a Hugging Face directory beside its vectors."""
+    torch.manual_seed(7)
+    gen = torch.Generator().manual_seed(4321)
+    out = OUT / case
+    base = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    with torch.no_grad():
+        for name, p in base.named_parameters():
+            if name.endswith("bias") and biases:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)  # zero by default: make them count
+    model_dir = out / "model"
+    base.save_pretrained(model_dir)
+    shutil.copy(MODEL / "tokenizer.json", model_dir / "tokenizer.json")
+    (model_dir / "generation_config.json").unlink(missing_ok=True)
+    base.config.name_or_path = case
+    model = lora(base, out, gen)
+    record(model, out, gen, config.vocab_size, {"case": case})
+
+
+def qwen2():
+    small("qwen2", transformers.Qwen2Config(
+        vocab_size=259, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        rms_norm_eps=1e-6, tie_word_embeddings=True), biases=True)
+
+
+def llama3_rope():
+    small("llama3-rope", transformers.LlamaConfig(
+        vocab_size=259, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
+        rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=False,
+        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                      "high_freq_factor": 4.0, "original_max_position_embeddings": 64}),
+        biases=False)
+
+
+CASES = {"lathe-tiny": lathe_tiny, "qwen2": qwen2, "llama3-rope": llama3_rope}
+
+
+def main():
+    for case in sys.argv[1:] or CASES:
+        CASES[case]()
 
 
 if __name__ == "__main__":

@@ -24,12 +24,15 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The engine against Hugging Face transformers + PEFT: src/test/python/make_golden.py recorded
  * logits, target log-probabilities, the weighted cross-entropy and every LoRA gradient for three
  * sequences, in float64, with a PEFT adapter of fixed weights that we load from PEFT's own files.
+ * Cases: lathe-tiny, a Qwen2 model (q/k/v biases, tied embeddings) and a Llama model with llama3
+ * RoPE scaling and an untied lm_head, the last two in transformers' current config format.
  */
 class GoldenVectorsTest {
 
@@ -58,7 +61,7 @@ class GoldenVectorsTest {
 
   @ParameterizedTest
   @EnumSource(Precision.class)
-  void matchesTransformersAndPeft(Precision precision) throws Exception {
+  void latheTinyMatchesTransformersAndPeft(Precision precision) throws Exception {
     String recorded =
         WireJson.mapper()
             .readTree(GOLDEN.resolve("meta.json").toFile())
@@ -68,13 +71,32 @@ class GoldenVectorsTest {
     assertThat(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(model)))
         .as("lathe-tiny must be generated exactly as when the golden vectors were made")
         .isEqualTo(recorded);
+    check(TinyModel.dir(), GOLDEN, precision);
+  }
 
-    Safetensors.File golden = Safetensors.open(GOLDEN.resolve("golden.safetensors"));
+  @ParameterizedTest
+  @CsvSource({"qwen2, FLOAT32", "qwen2, FLOAT64", "llama3-rope, FLOAT32", "llama3-rope, FLOAT64"})
+  void otherFamiliesMatchTransformersAndPeft(String family, Precision precision) throws Exception {
+    Path dir = GOLDEN.resolve(family);
+    check(dir.resolve("model"), dir, precision);
+  }
+
+  private static void check(Path modelDir, Path golden, Precision precision) throws Exception {
     try (NDManager m = NDManager.newBaseManager();
-        BaseModel base = TinyModel.load(m, precision.dtype);
+        BaseModel base = BaseModel.load(modelDir, m, precision.dtype);
         LoraAdapter adapter =
-            PeftAdapter.load(GOLDEN.resolve("adapter"), base.config(), m, precision.dtype, false);
-        NDScope scope = new NDScope()) {
+            PeftAdapter.load(golden.resolve("adapter"), base.config(), m, precision.dtype, false)) {
+      compare(Safetensors.open(golden.resolve("golden.safetensors")), base, adapter, precision, m);
+    }
+  }
+
+  private static void compare(
+      Safetensors.File golden,
+      BaseModel base,
+      LoraAdapter adapter,
+      Precision precision,
+      NDManager m) {
+    try (NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
       List<ForwardBackward.Example> examples = new ArrayList<>();
       for (int i = 0; i < 3; i++) {
@@ -130,7 +152,8 @@ class GoldenVectorsTest {
             .isLessThan(precision.tolerance);
         checked++;
       }
-      assertThat(checked).isEqualTo(58);
+      // Every linear of every layer, and lm_head: A and B each.
+      assertThat(checked).isEqualTo((base.config().numHiddenLayers() * 7 + 1) * 2);
     }
   }
 

@@ -26,6 +26,7 @@ public record LlamaConfig(
     Double rmsNormEps,
     Double ropeTheta,
     RopeScaling ropeScaling,
+    RopeScaling ropeParameters,
     Integer maxPositionEmbeddings,
     Integer vocabSize,
     Boolean tieWordEmbeddings,
@@ -39,7 +40,10 @@ public record LlamaConfig(
   static final Set<String> ARCHITECTURES =
       Set.of("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM");
 
-  /** {@code rope_scaling}; only the {@code llama3} type changes the frequencies. */
+  /**
+   * {@code rope_scaling} (or, as transformers 5 writes it, {@code rope_parameters}, which also
+   * carries {@code rope_theta}); only the {@code llama3} type changes the frequencies.
+   */
   @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
   @JsonInclude(JsonInclude.Include.NON_NULL)
   @JsonIgnoreProperties(ignoreUnknown = true)
@@ -49,7 +53,8 @@ public record LlamaConfig(
       Double factor,
       Double lowFreqFactor,
       Double highFreqFactor,
-      Integer originalMaxPositionEmbeddings) {
+      Integer originalMaxPositionEmbeddings,
+      Double ropeTheta) {
 
     String kind() {
       return ropeType != null ? ropeType : type;
@@ -84,13 +89,15 @@ public record LlamaConfig(
     if (hiddenAct != null && !hiddenAct.equals("silu")) {
       throw new IllegalArgumentException("config.json: hidden_act " + hiddenAct + " is not silu");
     }
-    if (ropeScaling != null
-        && ropeScaling.kind() != null
-        && !ropeScaling.kind().equals("llama3")
-        && !ropeScaling.kind().equals("default")) {
+    RopeScaling scaling = ropeScaling != null ? ropeScaling : ropeParameters;
+    if (scaling != null
+        && scaling.kind() != null
+        && !scaling.kind().equals("llama3")
+        && !scaling.kind().equals("default")) {
       throw new IllegalArgumentException(
-          "config.json: rope_scaling type " + ropeScaling.kind() + " is not supported");
+          "config.json: rope type " + scaling.kind() + " is not supported");
     }
+    Double theta = ropeTheta != null ? ropeTheta : scaling == null ? null : scaling.ropeTheta();
     boolean qwen = arch.equals("Qwen2ForCausalLM");
     return new LlamaConfig(
         architectures,
@@ -102,8 +109,9 @@ public record LlamaConfig(
         kvHeads,
         hd,
         rmsNormEps == null ? 1e-6 : rmsNormEps,
-        ropeTheta == null ? 10000.0 : ropeTheta,
-        ropeScaling,
+        theta == null ? 10000.0 : theta,
+        scaling,
+        null,
         maxPositionEmbeddings == null ? 2048 : maxPositionEmbeddings,
         vocabSize,
         tieWordEmbeddings != null && tieWordEmbeddings,

@@ -76,6 +76,7 @@ public final class LatheTiny {
           1e-5,
           10000.0,
           null,
+          null,
           2048,
           VOCAB,
           false,
