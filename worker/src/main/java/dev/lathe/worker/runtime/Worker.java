@@ -201,9 +201,12 @@ public final class Worker implements AutoCloseable {
     }
     for (String id : store.silentRuns(held, settings.sessionTimeout())) {
       if (!waiting.containsKey(id)) {
-        try (var mdc = MDC.putCloseable("model_id", id)) {
+        MDC.put("model_id", id);
+        try {
           executor.unloadIdle(id);
           log.info("unloaded: its session has been silent for {}", settings.sessionTimeout());
+        } finally {
+          MDC.remove("model_id");
         }
       }
     }
@@ -395,7 +398,8 @@ public final class Worker implements AutoCloseable {
 
   private void run(Claimed c) throws java.sql.SQLException {
     long t0 = System.nanoTime();
-    try (var mdc = Mdc.of(c)) {
+    mdc(c);
+    try {
       Executor.Outcome out;
       try {
         out = executor.execute(c);
@@ -404,6 +408,8 @@ public final class Worker implements AutoCloseable {
         return;
       }
       complete(c, out, System.nanoTime() - t0);
+    } finally {
+      MDC.clear();
     }
   }
 
@@ -415,13 +421,16 @@ public final class Worker implements AutoCloseable {
   }
 
   private void failWith(Claimed c, Exception e, long runNanos) throws java.sql.SQLException {
-    try (var mdc = Mdc.of(c)) {
+    mdc(c);
+    try {
       if (e instanceof UserError) {
         fail(c, e.getMessage(), "user");
       } else {
         log.error("request {} ({}) failed", c.id(), c.kind(), e);
         fail(c, c.kind() + " failed on the server: " + e, "server");
       }
+    } finally {
+      MDC.clear();
     }
     metrics.finished(c, false, runNanos, 0);
   }
@@ -431,21 +440,12 @@ public final class Worker implements AutoCloseable {
     onFinished.accept(c.id());
   }
 
-  /** The request's ids in the logging context while it runs. */
-  private record Mdc(List<MDC.MDCCloseable> keys) implements AutoCloseable {
-    static Mdc of(Claimed c) {
-      List<MDC.MDCCloseable> keys = new ArrayList<>();
-      keys.add(MDC.putCloseable("request_id", c.id()));
-      keys.add(MDC.putCloseable("tenant", c.tenantId()));
-      if (c.modelId() != null) {
-        keys.add(MDC.putCloseable("model_id", c.modelId()));
-      }
-      return new Mdc(keys);
-    }
-
-    @Override
-    public void close() {
-      keys.forEach(MDC.MDCCloseable::close);
+  /** The request's ids in the logging context (the loop thread's; cleared after). */
+  private static void mdc(Claimed c) {
+    MDC.put("request_id", c.id());
+    MDC.put("tenant", c.tenantId());
+    if (c.modelId() != null) {
+      MDC.put("model_id", c.modelId());
     }
   }
 
