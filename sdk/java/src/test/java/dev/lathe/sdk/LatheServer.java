@@ -9,6 +9,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import tools.jackson.databind.JsonNode;
@@ -20,13 +21,24 @@ import tools.jackson.databind.json.JsonMapper;
  */
 final class LatheServer implements AutoCloseable {
 
-  private static final String ADMIN_KEY = "lta-sdk-test-" + UUID.randomUUID();
+  static final String ADMIN_KEY = "lta-sdk-test-" + UUID.randomUUID();
   private final Process process;
   private final Path data;
+  private final boolean ownsData;
+  private final Path log;
   final String baseUrl;
   private final HttpClient http = HttpClient.newHttpClient();
 
+  /** All-in-one, with its own data directory and embedded PostgreSQL. */
   LatheServer() throws Exception {
+    this(Map.of(), null);
+  }
+
+  /**
+   * A process with extra settings (e.g. {@code LATHE_ROLE} and {@code LATHE_DB_URL}), in {@code
+   * dataDir} if given (cluster roles share one adapter store).
+   */
+  LatheServer(Map<String, String> env, Path dataDir) throws Exception {
     Path jar = Path.of("../../api/target/lathe.jar").toAbsolutePath().normalize();
     if (!Files.isRegularFile(jar)) {
       throw new IllegalStateException(jar + " is missing: build the api module first");
@@ -35,13 +47,16 @@ final class LatheServer implements AutoCloseable {
     try (ServerSocket s = new ServerSocket(0)) {
       port = s.getLocalPort();
     }
-    data = Files.createTempDirectory("lathe-sdk-java");
+    ownsData = dataDir == null;
+    data = dataDir == null ? Files.createTempDirectory("lathe-sdk-java") : dataDir;
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     ProcessBuilder pb = new ProcessBuilder(java, "-jar", jar.toString());
     pb.environment().put("LATHE_PORT", Integer.toString(port));
     pb.environment().put("LATHE_DATA_DIR", data.toString());
     pb.environment().put("LATHE_ADMIN_KEY", ADMIN_KEY);
-    pb.redirectErrorStream(true).redirectOutput(data.resolve("server.log").toFile());
+    pb.environment().putAll(env);
+    log = data.resolve("server-" + port + ".log");
+    pb.redirectErrorStream(true).redirectOutput(log.toFile());
     process = pb.start();
     baseUrl = "http://127.0.0.1:" + port;
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
@@ -56,8 +71,7 @@ final class LatheServer implements AutoCloseable {
       }
       if (!process.isAlive() || System.nanoTime() > deadline) {
         close();
-        throw new IllegalStateException(
-            "Lathe did not start:\n" + Files.readString(data.resolve("server.log")));
+        throw new IllegalStateException("Lathe did not start:\n" + Files.readString(log));
       }
       Thread.sleep(300);
     }
@@ -86,10 +100,21 @@ final class LatheServer implements AutoCloseable {
     return JsonMapper.builder().build().readTree(r.body());
   }
 
+  /** A GET without a key (health, metrics); the JSON body. */
+  JsonNode getJson(String path) throws Exception {
+    HttpResponse<String> r = http.send(get(path), HttpResponse.BodyHandlers.ofString());
+    return JsonMapper.builder().build().readTree(r.body());
+  }
+
   private HttpRequest get(String path) {
     return HttpRequest.newBuilder(URI.create(baseUrl + path))
         .timeout(Duration.ofSeconds(2))
         .build();
+  }
+
+  /** Kills the process at once, as a crash would. */
+  void kill() throws InterruptedException {
+    process.destroyForcibly().waitFor();
   }
 
   @Override
@@ -98,8 +123,10 @@ final class LatheServer implements AutoCloseable {
     if (!process.waitFor(30, TimeUnit.SECONDS)) {
       process.destroyForcibly();
     }
-    try (var files = Files.walk(data)) {
-      files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    if (ownsData) {
+      try (var files = Files.walk(data)) {
+        files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      }
     }
   }
 }
