@@ -121,7 +121,7 @@ public final class EngineBenchmark {
               null,
               false,
               0);
-      Timing cached = time(1, 3, () -> Sampler.sample(base.llama(), adapter.hook(), req, m));
+      Timing cached = time(1, 3, () -> Sampler.sample(base.llama(), adapter, req, m));
       Timing recompute =
           time(
               1,

@@ -34,7 +34,6 @@ import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.lora.LoraSpec;
 import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.BaseModel;
-import dev.lathe.worker.model.llama.LoraHook;
 import dev.lathe.worker.optim.AdamW;
 import dev.lathe.worker.sampling.Sampler;
 import dev.lathe.worker.store.PeftAdapter;
@@ -377,10 +376,10 @@ final class Executor implements AutoCloseable {
     if (req.samplingSessionId() != null) {
       path = store.samplingSessionPath(req.samplingSessionId()).orElse(null);
     }
-    LoraHook hook = LoraHook.NONE;
+    LoraAdapter adapter = null; // the base model
     if (path != null) {
       WorkerStore.Checkpoint ckpt = checkpoint(r.tenantId(), path);
-      LoraAdapter adapter = samplers.get(ckpt.storagePath());
+      adapter = samplers.get(ckpt.storagePath());
       if (adapter == null) {
         try {
           adapter =
@@ -391,7 +390,6 @@ final class Executor implements AutoCloseable {
         }
         samplers.put(ckpt.storagePath(), adapter);
       }
-      hook = adapter.hook();
     }
     SamplingParams p = req.samplingParams();
     if (p == null) {
@@ -416,7 +414,7 @@ final class Executor implements AutoCloseable {
       out =
           Sampler.sample(
               base.llama(),
-              hook,
+              adapter,
               new Sampler.Request(
                   prompt,
                   req.numSamples(),

@@ -5,6 +5,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import dev.lathe.worker.engine.GradMode;
+import dev.lathe.worker.lora.LoraAdapter;
+import dev.lathe.worker.lora.LoraRows;
 import dev.lathe.worker.model.llama.KvCache;
 import dev.lathe.worker.model.llama.Llama;
 import dev.lathe.worker.model.llama.LoraHook;
@@ -15,9 +17,10 @@ import java.util.SplittableRandom;
 import java.util.function.Predicate;
 
 /**
- * Samples continuations with a KV cache: the prompt is prefilled once, its cache repeated for each
- * of {@code num_samples} rows, then all rows decode one token per step. Each sample draws from its
- * own generator seeded by (seed, sample index), so a seeded request repeats exactly.
+ * Samples continuations with a KV cache: each prompt is prefilled once, its cache repeated for each
+ * of {@code num_samples} rows, then all rows of all requests decode one token per step, each with
+ * its request's adapter and sampling parameters. Each sample draws from its own generator seeded by
+ * (seed, sample index), so a seeded request repeats exactly, alone or batched with others.
  */
 public final class Sampler {
 
@@ -70,75 +73,130 @@ public final class Sampler {
 
   private Sampler() {}
 
-  public static Output sample(Llama model, LoraHook lora, Request req, NDManager manager) {
+  /** A request and the adapter it samples from (null: the base model). */
+  public record Job(LoraAdapter adapter, Request request) {}
+
+  /** One request alone. */
+  public static Output sample(Llama model, LoraAdapter adapter, Request req, NDManager manager) {
+    return sample(model, List.of(new Job(adapter, req)), manager).getFirst();
+  }
+
+  /**
+   * Several requests, each with its own adapter, prompt and sampling parameters, decoded together:
+   * each prompt is prefilled alone, the caches are stacked right-aligned (shorter prompts left-
+   * padded), and every step runs all rows through one forward with each row's adapter. A request's
+   * tokens are those it gets alone with the same seed; its logprobs agree to float rounding.
+   */
+  public static List<Output> sample(Llama model, List<Job> jobs, NDManager manager) {
     GradMode.off();
     int context = model.config().maxPositionEmbeddings();
-    if (req.prompt().length + req.maxTokens() > context) {
-      throw new IllegalArgumentException(
-          "prompt ("
-              + req.prompt().length
-              + " tokens) plus max_tokens ("
-              + req.maxTokens()
-              + ") exceeds the model's context of "
-              + context);
+    for (Job j : jobs) {
+      Request req = j.request();
+      if (req.prompt().length + req.maxTokens() > context) {
+        throw new IllegalArgumentException(
+            "prompt ("
+                + req.prompt().length
+                + " tokens) plus max_tokens ("
+                + req.maxTokens()
+                + ") exceeds the model's context of "
+                + context);
+      }
     }
     int vocab = model.config().vocabSize();
-    int n = req.numSamples();
+    int width = jobs.stream().mapToInt(j -> j.request().prompt().length).max().orElse(0);
+    int steps = jobs.stream().mapToInt(j -> j.request().maxTokens()).max().orElse(0);
     try (NDManager m = manager.newSubManager();
-        NDScope scope = new NDScope();
-        KvCache cache =
-            new KvCache(
-                model.config(), m, model.dtype(), 1, req.prompt().length + req.maxTokens())) {
+        NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
-      long[] prompt = Arrays.stream(req.prompt()).asLongStream().toArray();
-      NDArray prefill =
-          model.forward(m.create(new long[][] {prompt}), null, lora, cache); // [1, P, V]
-      Output promptInfo = promptLogprobs(prefill, req, vocab);
-      float[] last = prefill.get("0, -1, :").toType(DataType.FLOAT32, false).toFloatArray(); // [V]
-      cache.repeatRows(n);
-
-      long seed = req.seed() != null ? req.seed() : new SplittableRandom().nextLong();
-      Row[] rows = new Row[n];
-      for (int r = 0; r < n; r++) {
-        rows[r] =
-            new Row(new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (r + 1))), req.maxTokens());
+      List<Row> rows = new ArrayList<>();
+      List<Output> prompts = new ArrayList<>();
+      List<KvCache> caches = new ArrayList<>();
+      List<LoraRows.Segment> segments = new ArrayList<>();
+      List<float[]> firstLogits = new ArrayList<>();
+      for (Job j : jobs) {
+        Request req = j.request();
+        LoraHook hook = j.adapter() == null ? LoraHook.NONE : j.adapter().hook();
+        KvCache cache = new KvCache(model.config(), m, model.dtype(), 1, req.prompt().length);
+        long[] prompt = Arrays.stream(req.prompt()).asLongStream().toArray();
+        NDArray prefill =
+            model.forward(m.create(new long[][] {prompt}), null, hook, cache); // [1, P, V]
+        prompts.add(promptLogprobs(prefill, req, vocab));
+        float[] last =
+            prefill.get("0, -1, :").toType(DataType.FLOAT32, false).toFloatArray(); // [V]
+        cache.repeatRows(req.numSamples());
+        caches.add(cache);
+        segments.add(new LoraRows.Segment(j.adapter(), req.numSamples()));
+        long seed = req.seed() != null ? req.seed() : new SplittableRandom().nextLong();
+        for (int r = 0; r < req.numSamples(); r++) {
+          rows.add(
+              new Row(
+                  new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (r + 1))),
+                  req,
+                  width - req.prompt().length));
+          firstLogits.add(last);
+        }
       }
+      int n = rows.size();
+      int[] leftPad = rows.stream().mapToInt(r -> r.leftPad).toArray();
+      boolean padded = Arrays.stream(leftPad).anyMatch(p -> p > 0);
+      LoraHook lora = LoraRows.of(segments);
       float[] logits = new float[n * vocab];
       for (int r = 0; r < n; r++) {
-        System.arraycopy(last, 0, logits, r * vocab, vocab);
+        System.arraycopy(firstLogits.get(r), 0, logits, r * vocab, vocab);
       }
-      for (int step = 0; step < req.maxTokens(); step++) {
-        long[][] next = new long[n][1];
-        boolean anyRunning = false;
-        for (int r = 0; r < n; r++) {
-          Row row = rows[r];
-          if (!row.done) {
-            Pick p = Distribution.pick(logits, r * vocab, vocab, req, row.rng);
-            row.add(p.token(), p.logprob());
-            row.done = row.size == req.maxTokens() || stops(row, req);
-            anyRunning |= !row.done;
+      try (KvCache cache = stacked(caches, m, width, width + steps)) {
+        for (int step = 0; step < steps; step++) {
+          long[][] next = new long[n][1];
+          boolean anyRunning = false;
+          for (int r = 0; r < n; r++) {
+            Row row = rows.get(r);
+            if (!row.done) {
+              Pick p = Distribution.pick(logits, r * vocab, vocab, row.req, row.rng);
+              row.add(p.token(), p.logprob());
+              row.done = row.size == row.req.maxTokens() || stops(row, row.req);
+              anyRunning |= !row.done;
+            }
+            next[r][0] = row.size == 0 ? 0 : row.tokens[row.size - 1];
           }
-          next[r][0] = row.size == 0 ? 0 : row.tokens[row.size - 1];
-        }
-        if (!anyRunning) {
-          break;
-        }
-        try (NDScope stepScope = new NDScope()) {
-          stepScope.suppressNotUsedWarning();
-          NDArray out = model.forward(m.create(next), null, lora, cache); // [n, 1, V]
-          logits = out.toType(DataType.FLOAT32, false).toFloatArray();
+          if (!anyRunning) {
+            break;
+          }
+          try (NDScope stepScope = new NDScope()) {
+            stepScope.suppressNotUsedWarning();
+            NDArray ids = m.create(next);
+            NDArray out = // [n, 1, V]
+                padded
+                    ? model.forwardLeftPadded(ids, leftPad, lora, cache)
+                    : model.forward(ids, null, lora, cache);
+            logits = out.toType(DataType.FLOAT32, false).toFloatArray();
+          }
         }
       }
-      List<Sequence> sequences = new ArrayList<>(n);
-      for (Row row : rows) {
-        sequences.add(
-            new Sequence(
-                Arrays.copyOf(row.tokens, row.size),
-                Arrays.copyOf(row.logprobs, row.size),
-                row.stopped));
+      List<Output> outputs = new ArrayList<>(jobs.size());
+      int r = 0;
+      for (int j = 0; j < jobs.size(); j++) {
+        List<Sequence> sequences = new ArrayList<>();
+        for (int k = 0; k < jobs.get(j).request().numSamples(); k++, r++) {
+          Row row = rows.get(r);
+          sequences.add(
+              new Sequence(
+                  Arrays.copyOf(row.tokens, row.size),
+                  Arrays.copyOf(row.logprobs, row.size),
+                  row.stopped));
+        }
+        Output p = prompts.get(j);
+        outputs.add(new Output(sequences, p.promptLogprobs(), p.topkIds(), p.topkLogprobs()));
       }
-      return new Output(
-          sequences, promptInfo.promptLogprobs(), promptInfo.topkIds(), promptInfo.topkLogprobs());
+      return outputs;
+    }
+  }
+
+  /** The requests' prefill caches as one, right-aligned at {@code width}. */
+  private static KvCache stacked(List<KvCache> caches, NDManager m, int width, int capacity) {
+    try {
+      return KvCache.stack(caches, m, width, capacity);
+    } finally {
+      caches.forEach(KvCache::close);
     }
   }
 
@@ -197,19 +255,23 @@ public final class Sampler {
     return new Output(List.of(), promptLp, ids, values);
   }
 
-  /** A sample being decoded. */
+  /** A sample being decoded, of its request, behind {@code leftPad} pad slots. */
   private static final class Row {
     final SplittableRandom rng;
+    final Request req;
+    final int leftPad;
     final int[] tokens;
     final float[] logprobs;
     int size;
     boolean done;
     boolean stopped;
 
-    Row(SplittableRandom rng, int capacity) {
+    Row(SplittableRandom rng, Request req, int leftPad) {
       this.rng = rng;
-      this.tokens = new int[capacity];
-      this.logprobs = new float[capacity];
+      this.req = req;
+      this.leftPad = leftPad;
+      this.tokens = new int[req.maxTokens()];
+      this.logprobs = new float[req.maxTokens()];
     }
 
     void add(int token, float logprob) {

@@ -43,7 +43,7 @@ class NativeMemoryTest {
             base.llama(), adapter, List.of(example), LossFn.CROSS_ENTROPY, Map.of(), true, m);
         AdamW.step(adapter, adam);
         if (step % 100 == 0) {
-          Sampler.sample(base.llama(), adapter.hook(), sample, m);
+          Sampler.sample(base.llama(), adapter, sample, m);
         }
         if (step == 200) {
           warm = residentBytes();

@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
 import dev.lathe.worker.WithTinyModel;
 import dev.lathe.worker.engine.ForwardBackward;
+import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.llama.LoraHook;
 import java.util.Arrays;
@@ -25,7 +26,7 @@ class SamplerTest extends WithTinyModel {
   }
 
   static Sampler.Output sample(Sampler.Request r) {
-    return Sampler.sample(base.llama(), LoraHook.NONE, r, manager);
+    return Sampler.sample(base.llama(), (LoraAdapter) null, r, manager);
   }
 
   /** Full-context forward (no cache) of the prompt plus tokens: log-softmax rows [T, V]. */

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.List;
 
 /**
  * Keys and values of every layer for a batch of sequences decoded in step, preallocated to their
@@ -28,6 +29,46 @@ public final class KvCache implements AutoCloseable {
       keys[l] = manager.zeros(shape, dtype);
       values[l] = manager.zeros(shape, dtype);
     }
+  }
+
+  private KvCache(NDManager manager, NDArray[] keys, NDArray[] values, int capacity, int length) {
+    this.manager = manager;
+    this.keys = keys;
+    this.values = values;
+    this.capacity = capacity;
+    this.length = length;
+  }
+
+  /**
+   * One cache for the rows of several, each right-aligned at slot {@code width}: part p's cached
+   * tokens move to slots [width - length_p, width), the slots before them are left padding (see
+   * {@link Llama#forwardLeftPadded}). The parts are left as they were.
+   */
+  public static KvCache stack(List<KvCache> parts, NDManager parent, int width, int capacity) {
+    NDManager m = parent.newSubManager();
+    int layers = parts.getFirst().keys.length;
+    long rows = parts.stream().mapToLong(p -> p.keys[0].getShape().get(0)).sum();
+    NDArray[] keys = new NDArray[layers];
+    NDArray[] values = new NDArray[layers];
+    for (int l = 0; l < layers; l++) {
+      Shape one = parts.getFirst().keys[l].getShape(); // [B, KV, capacity, hd]
+      Shape shape = new Shape(rows, one.get(1), capacity, one.get(3));
+      keys[l] = m.zeros(shape, parts.getFirst().keys[l].getDataType());
+      values[l] = m.zeros(shape, parts.getFirst().keys[l].getDataType());
+      long r0 = 0;
+      for (KvCache p : parts) {
+        long b = p.keys[l].getShape().get(0);
+        NDIndex from = new NDIndex(":, :, :{}", p.length);
+        NDIndex to = new NDIndex("{}:{}, :, {}:{}", r0, r0 + b, width - p.length, width);
+        try (NDArray k = p.keys[l].get(from);
+            NDArray v = p.values[l].get(from)) {
+          keys[l].set(to, k);
+          values[l].set(to, v);
+        }
+        r0 += b;
+      }
+    }
+    return new KvCache(m, keys, values, capacity, width);
   }
 
   /** Tokens already cached. */

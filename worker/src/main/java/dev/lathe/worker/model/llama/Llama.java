@@ -58,16 +58,33 @@ public final class Llama {
    * @return logits [B, T, V]; position t predicts the token after tokens[:, t]
    */
   public NDArray forward(NDArray tokens, int[] lengths, LoraHook lora, KvCache cache) {
+    return forward(tokens, lengths, null, lora, cache);
+  }
+
+  /**
+   * Logits for a left-padded batch, as sampling decodes requests of different prompt lengths
+   * together: row r's first {@code leftPad[r]} cache slots are padding that no query attends to,
+   * and its token in slot s sits at position s - leftPad[r].
+   *
+   * @param tokens [B, T] token ids (int64)
+   * @return logits [B, T, V]
+   */
+  public NDArray forwardLeftPadded(NDArray tokens, int[] leftPad, LoraHook lora, KvCache cache) {
+    return forward(tokens, null, leftPad, lora, cache);
+  }
+
+  private NDArray forward(
+      NDArray tokens, int[] lengths, int[] leftPad, LoraHook lora, KvCache cache) {
     NDManager m = tokens.getManager();
     int batch = (int) tokens.getShape().get(0);
     int t = (int) tokens.getShape().get(1);
     int start = cache == null ? 0 : cache.length();
-    NDArray mask = attentionMask(m, batch, t, start, lengths); // [B, 1, 1, T, S]
+    NDArray mask = attentionMask(m, batch, t, start, lengths, leftPad); // [B, 1, 1, T, S]
 
     NDArray x = weights.embed().get(tokens.reshape(-1)).reshape(batch, t, config.hiddenSize());
     for (int l = 0; l < config.numHiddenLayers(); l++) {
       LlamaWeights.Layer w = weights.layers().get(l);
-      x = x.add(attention(l, w, rmsNorm(x, w.inputNorm()), mask, start, lora, cache));
+      x = x.add(attention(l, w, rmsNorm(x, w.inputNorm()), mask, start, leftPad, lora, cache));
       x = x.add(mlp(l, w, rmsNorm(x, w.postNorm()), lora));
     }
     if (cache != null) {
@@ -83,6 +100,7 @@ public final class Llama {
       NDArray x,
       NDArray mask,
       int start,
+      int[] leftPad,
       LoraHook lora,
       KvCache cache) {
     long b = x.getShape().get(0);
@@ -95,8 +113,10 @@ public final class Llama {
     NDArray q = linear(l, Module.Q_PROJ, x, w.q(), w.qBias(), lora); // [B, T, H*hd]
     NDArray k = linear(l, Module.K_PROJ, x, w.k(), w.kBias(), lora); // [B, T, KV*hd]
     NDArray v = linear(l, Module.V_PROJ, x, w.v(), w.vBias(), lora);
-    q = rope.apply(q.reshape(b, t, heads, hd).transpose(0, 2, 1, 3), start); // [B, H, T, hd]
-    k = rope.apply(k.reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3), start); // [B, KV, T, hd]
+    q = q.reshape(b, t, heads, hd).transpose(0, 2, 1, 3); // [B, H, T, hd]
+    k = k.reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3); // [B, KV, T, hd]
+    q = leftPad == null ? rope.apply(q, start) : rope.apply(q, start, leftPad);
+    k = leftPad == null ? rope.apply(k, start) : rope.apply(k, start, leftPad);
     v = v.reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3);
     if (cache != null) {
       NDArray[] kv = cache.append(l, k, v); // [B, KV, S, hd], S = start + T
@@ -136,10 +156,11 @@ public final class Llama {
   }
 
   /**
-   * Additive mask [B, 1, 1, T, S] for queries at positions start..start+T-1 over keys 0..S-1:
-   * causal, and keys at or past a row's length hidden.
+   * Additive mask [B, 1, 1, T, S] for queries at slots start..start+T-1 over keys 0..S-1: causal,
+   * keys at or past a row's length hidden, and a left-padded row's pad slots hidden.
    */
-  private NDArray attentionMask(NDManager m, int batch, int t, int start, int[] lengths) {
+  private NDArray attentionMask(
+      NDManager m, int batch, int t, int start, int[] lengths, int[] leftPad) {
     int s = start + t;
     float neg = -1e9f;
     float[] mask = new float[batch * t * s];
@@ -147,8 +168,9 @@ public final class Llama {
       int valid = lengths == null ? s : start + lengths[r];
       for (int i = 0; i < t; i++) {
         int limit = Math.min(start + i, Math.max(valid - 1, 0));
+        int first = leftPad == null ? 0 : leftPad[r];
         for (int j = 0; j < s; j++) {
-          mask[(r * t + i) * s + j] = j <= limit ? 0f : neg;
+          mask[(r * t + i) * s + j] = j <= limit && j >= first ? 0f : neg;
         }
       }
     }

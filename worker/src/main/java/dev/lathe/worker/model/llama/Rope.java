@@ -14,11 +14,14 @@ final class Rope {
 
   private final NDArray cos; // [P, hd]
   private final NDArray sin; // [P, hd]
+  private final double[] invFreq;
+  private final DataType dtype;
 
   Rope(LlamaConfig c, NDManager manager, DataType dtype) {
     int hd = c.headDim();
     int positions = c.maxPositionEmbeddings();
-    double[] invFreq = inverseFrequencies(c);
+    this.invFreq = inverseFrequencies(c);
+    this.dtype = dtype;
     double[] cosTable = new double[positions * hd];
     double[] sinTable = new double[positions * hd];
     for (int p = 0; p < positions; p++) {
@@ -78,8 +81,39 @@ final class Rope {
           "sequence of " + (start + t) + " tokens exceeds the context of " + cos.getShape().get(0));
     }
     NDIndex rows = new NDIndex("{}:{}", start, start + t);
-    NDArray c = cos.get(rows); // [T, hd], broadcast over [B, heads]
-    NDArray s = sin.get(rows);
+    return rotate(x, cos.get(rows), sin.get(rows)); // [T, hd], broadcast over [B, heads]
+  }
+
+  /**
+   * Rotates x [B, heads, T, hd] of a left-padded batch: slot start+i of row r holds position start
+   * + i - leftPad[r] (pad slots, which attention never reads, get position 0).
+   */
+  NDArray apply(NDArray x, int start, int[] leftPad) {
+    int b = (int) x.getShape().get(0);
+    int t = (int) x.getShape().get(2);
+    int hd = (int) x.getShape().get(3);
+    float[] c = new float[b * t * hd];
+    float[] s = new float[b * t * hd];
+    for (int r = 0; r < b; r++) {
+      for (int i = 0; i < t; i++) {
+        int p = Math.max(0, start + i - leftPad[r]);
+        for (int k = 0; k < hd / 2; k++) {
+          // As the tables: the angle in float32, then cos and sin.
+          float angle = (float) p * (float) invFreq[k];
+          int at = (r * t + i) * hd + k;
+          c[at] = c[at + hd / 2] = (float) Math.cos(angle);
+          s[at] = s[at + hd / 2] = (float) Math.sin(angle);
+        }
+      }
+    }
+    NDManager m = x.getManager();
+    Shape shape = new Shape(b, 1, t, hd); // broadcast over heads
+    return rotate(
+        x, m.create(c, shape).toType(dtype, false), m.create(s, shape).toType(dtype, false));
+  }
+
+  private static NDArray rotate(NDArray x, NDArray c, NDArray s) {
+    long hd = x.getShape().get(3);
     NDArray x1 = x.get(new NDIndex("..., :{}", hd / 2));
     NDArray x2 = x.get(new NDIndex("..., {}:", hd / 2));
     NDArray rotated = x2.neg().concat(x1, -1); // [B, heads, T, hd]
