@@ -178,7 +178,13 @@ final class Executor implements AutoCloseable {
           saveForSampler(r, json.treeToValue(r.body(), SaveWeightsForSamplerRequest.class));
       case "load_weights" -> loadWeights(r, json.treeToValue(r.body(), LoadWeightsRequest.class));
       case "unload_model" -> unload(r.modelId());
-      case "sample" -> sample(r, json.treeToValue(r.body(), SampleRequest.class));
+      case "sample" -> {
+        Done d = sampleBatch(List.of(r)).getFirst();
+        if (d.error() != null) {
+          throw d.error();
+        }
+        yield d.outcome();
+      }
       default -> throw new UserError("unknown request kind " + r.kind());
     };
   }
@@ -371,7 +377,60 @@ final class Executor implements AutoCloseable {
     return new Outcome(new UnloadModelResponse(modelId), 0);
   }
 
-  private Outcome sample(Claimed r, SampleRequest req) throws SQLException {
+  /**
+   * Runs sampling requests together: one decode batch across their adapters, prompts and sampling
+   * parameters (at most {@link #SAMPLER_CACHE} distinct checkpoints per batch, so that none of them
+   * is evicted while in use). A request that cannot run fails alone.
+   */
+  List<Done> sampleBatch(List<Claimed> requests) {
+    List<Done> done = new ArrayList<>(requests.size());
+    List<Claimed> chunk = new ArrayList<>();
+    List<Sampler.Job> jobs = new ArrayList<>();
+    java.util.Set<LoraAdapter> adapters = new java.util.HashSet<>();
+    for (Claimed r : requests) {
+      Sampler.Job job;
+      try {
+        job = samplingJob(r);
+      } catch (RuntimeException | SQLException e) {
+        done.add(new Done(r, null, asRuntime(e)));
+        continue;
+      }
+      if (job.adapter() != null
+          && adapters.add(job.adapter())
+          && adapters.size() == SAMPLER_CACHE) {
+        done.addAll(decode(chunk, jobs));
+        chunk.clear();
+        jobs.clear();
+        adapters.clear();
+        adapters.add(job.adapter());
+      }
+      chunk.add(r);
+      jobs.add(job);
+    }
+    done.addAll(decode(chunk, jobs));
+    return done;
+  }
+
+  private List<Done> decode(List<Claimed> requests, List<Sampler.Job> jobs) {
+    if (jobs.isEmpty()) {
+      return List.of();
+    }
+    List<Done> done = new ArrayList<>(jobs.size());
+    try {
+      List<Sampler.Output> outs = Sampler.sample(base.llama(), jobs, manager);
+      for (int k = 0; k < jobs.size(); k++) {
+        int promptLength = jobs.get(k).request().prompt().length;
+        done.add(new Done(requests.get(k), sampled(promptLength, outs.get(k)), null));
+      }
+    } catch (RuntimeException e) {
+      requests.forEach(r -> done.add(new Done(r, null, e)));
+    }
+    return done;
+  }
+
+  /** A sampling request as the sampler takes it: its adapter (null: base) and parameters. */
+  private Sampler.Job samplingJob(Claimed r) throws SQLException {
+    SampleRequest req = WireJson.mapper().treeToValue(r.body(), SampleRequest.class);
     String path = req.modelPath();
     if (req.samplingSessionId() != null) {
       path = store.samplingSessionPath(req.samplingSessionId()).orElse(null);
@@ -398,6 +457,15 @@ final class Executor implements AutoCloseable {
     int[] prompt = Inputs.tokens(req.prompt(), base.config().vocabSize(), "prompt");
     int room = base.config().maxPositionEmbeddings() - prompt.length;
     int maxTokens = p.maxTokens() != null ? p.maxTokens() : Math.min(DEFAULT_MAX_TOKENS, room);
+    if (maxTokens > room) {
+      throw new UserError(
+          "prompt ("
+              + prompt.length
+              + " tokens) plus max_tokens ("
+              + maxTokens
+              + ") exceeds the model's context of "
+              + base.config().maxPositionEmbeddings());
+    }
     List<int[]> stops = new ArrayList<>();
     Predicate<int[]> stopText = null;
     if (base.config().eosTokenId() != null) {
@@ -409,30 +477,30 @@ final class Executor implements AutoCloseable {
       case Stop.Text t -> stopText = containsAny(List.of(t.text()));
       case Stop.Texts t -> stopText = containsAny(t.texts());
     }
-    Sampler.Output out;
     try {
-      out =
-          Sampler.sample(
-              base.llama(),
-              adapter,
-              new Sampler.Request(
-                  prompt,
-                  req.numSamples(),
-                  maxTokens,
-                  p.temperature(),
-                  p.topK(),
-                  p.topP(),
-                  p.seed(),
-                  stops,
-                  stopText,
-                  Boolean.TRUE.equals(req.promptLogprobs()),
-                  req.topkPromptLogprobs()),
-              manager);
+      return new Sampler.Job(
+          adapter,
+          new Sampler.Request(
+              prompt,
+              req.numSamples(),
+              maxTokens,
+              p.temperature(),
+              p.topK(),
+              p.topP(),
+              p.seed(),
+              stops,
+              stopText,
+              Boolean.TRUE.equals(req.promptLogprobs()),
+              req.topkPromptLogprobs()));
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
+  }
+
+  /** The sampler's output as the wire's response, and the tokens it took. */
+  private static Outcome sampled(int promptLength, Sampler.Output out) {
     List<SampledSequence> sequences = new ArrayList<>();
-    int tokens = prompt.length;
+    int tokens = promptLength;
     for (Sampler.Sequence s : out.sequences()) {
       List<Double> lps = new ArrayList<>(s.logprobs().length);
       for (float f : s.logprobs()) {

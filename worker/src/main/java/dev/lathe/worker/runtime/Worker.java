@@ -363,21 +363,36 @@ public final class Worker implements AutoCloseable {
     return ran;
   }
 
-  /** Sampling requests, at most one per tenant per cycle, oldest first. */
+  /**
+   * Sampling requests, at most one per tenant per cycle (oldest first), decoded together in one
+   * batch across their adapters.
+   */
   private boolean runSampling() throws Exception {
     java.util.Set<String> served = new java.util.HashSet<>();
-    boolean ran = false;
+    List<Claimed> batch = new ArrayList<>();
     for (Iterator<Claimed> it = unordered.iterator(); it.hasNext(); ) {
       Claimed c = it.next();
       if (served.add(c.tenantId())) {
         it.remove();
         heldPerTenant.merge(c.tenantId(), -1, Integer::sum);
-        run(c);
-        ran = true;
+        batch.add(c);
       }
     }
     heldPerTenant.values().removeIf(n -> n <= 0);
-    return ran;
+    if (batch.isEmpty()) {
+      return false;
+    }
+    long t0 = System.nanoTime();
+    List<Executor.Done> done = executor.sampleBatch(batch);
+    long took = System.nanoTime() - t0;
+    for (Executor.Done d : done) {
+      if (d.error() != null) {
+        failWith(d.request(), d.error(), took);
+      } else {
+        complete(d.request(), d.outcome(), took);
+      }
+    }
+    return true;
   }
 
   /** A training request leaves the queue: it counts no more against its tenant's claims. */

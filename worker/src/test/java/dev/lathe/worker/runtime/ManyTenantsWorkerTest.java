@@ -6,6 +6,7 @@ import dev.lathe.worker.cache.AdapterCache;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
@@ -168,5 +169,94 @@ class ManyTenantsWorkerTest extends WorkerHarness {
   String status(String model) {
     return jdbc.queryForObject(
         "SELECT status FROM training_runs WHERE id = ?", String.class, model);
+  }
+
+  /** A sample request of {@code tenant} on the base model or a checkpoint path, queued. */
+  void enqueueSample(String id, String tenant, String modelPath, int[] prompt, long seed) {
+    Map<String, Object> body = new java.util.HashMap<>();
+    body.put("prompt", Map.of("chunks", List.of(Map.of("type", "encoded_text", "tokens", prompt))));
+    body.put("num_samples", 2);
+    body.put("sampling_params", Map.of("max_tokens", 6, "temperature", 1.0, "seed", seed));
+    body.put("prompt_logprobs", true);
+    if (modelPath != null) {
+      body.put("model_path", modelPath);
+    } else {
+      body.put("base_model", "lathe-tiny");
+    }
+    String json = dev.lathe.contracts.WireJson.mapper().writeValueAsString(body);
+    jdbc.update(
+        "INSERT INTO tenants (id, name) VALUES (?, ?) ON CONFLICT DO NOTHING", tenant, tenant);
+    jdbc.update(
+        "INSERT INTO requests (id, tenant_id, base_model, kind, body, body_sha256)"
+            + " VALUES (?, ?, 'lathe-tiny', 'sample', ?::jsonb, sha256(?::bytea))",
+        id,
+        tenant,
+        json,
+        json.getBytes());
+  }
+
+  String sampleResult(String id) throws InterruptedException {
+    for (int i = 0; i < 600; i++) {
+      var row =
+          jdbc.queryForMap(
+              "SELECT status, result::text AS result, error FROM requests WHERE id = ?", id);
+      assertThat(row.get("status")).as(String.valueOf(row.get("error"))).isNotEqualTo("failed");
+      if ("done".equals(row.get("status"))) {
+        return (String) row.get("result");
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError(id + " did not finish");
+  }
+
+  @Test
+  void samplingRequestsOfSeveralTenantsDecodeTogetherAsEachAlone() throws Exception {
+    String model = run("tenant-s", "sampler:0", 8);
+    String path;
+    try (Worker w = worker()) {
+      forwardBackward(model, 1, "sampling from a trained adapter");
+      optimStep(model, 2);
+      enqueue(
+          model,
+          3,
+          "save_weights_for_sampler",
+          Map.of("model_id", model, "seq_id", 3, "path", "s"));
+      awaitDone(model, 3);
+      path = result(model, 3).get("path").asString();
+    }
+    int[][] prompts = {{10, 20, 30}, {40, 50, 60, 70, 80, 90, 100}, {5, 6, 7, 8, 9}};
+    String[] tenants = {"tenant-a", "tenant-b", "tenant-s"};
+    String[] paths = {null, null, path};
+    // Alone: one worker, one request at a time.
+    try (Worker w = worker()) {
+      for (int i = 0; i < 3; i++) {
+        enqueueSample("alone-" + i, tenants[i], paths[i], prompts[i], 100 + i);
+        sampleResult("alone-" + i);
+      }
+    }
+    // Together: queued while no worker runs, then one cycle decodes the three as one batch.
+    for (int i = 0; i < 3; i++) {
+      enqueueSample("together-" + i, tenants[i], paths[i], prompts[i], 100 + i);
+    }
+    try (Worker w = worker()) {
+      for (int i = 0; i < 3; i++) {
+        sampleResult("together-" + i);
+      }
+      assertThat(w.stats().cycles()).isEqualTo(1);
+    }
+    for (int i = 0; i < 3; i++) {
+      var alone = dev.lathe.contracts.WireJson.mapper().readTree(sampleResult("alone-" + i));
+      var together = dev.lathe.contracts.WireJson.mapper().readTree(sampleResult("together-" + i));
+      for (int s = 0; s < 2; s++) {
+        assertThat(together.get("sequences").get(s).get("tokens"))
+            .as("tenant %d sample %d", i, s)
+            .isEqualTo(alone.get("sequences").get(s).get("tokens"));
+        var a = alone.get("sequences").get(s).get("logprobs");
+        var b = together.get("sequences").get(s).get("logprobs");
+        for (int t = 0; t < a.size(); t++) {
+          assertThat(b.get(t).asDouble()).isCloseTo(a.get(t).asDouble(), Offset.offset(1e-4));
+        }
+      }
+    }
   }
 }
