@@ -9,6 +9,7 @@ import dev.lathe.worker.lora.LoraSpec;
 import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.BaseModel;
 import dev.lathe.worker.model.tiny.LatheTiny;
+import dev.lathe.worker.sampling.Sampler;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -21,7 +22,8 @@ import java.util.Map;
  * Many tenants on one base model: forward_backward tokens/s for N tenants in one fused batch,
  * against one tenant alone and against the same tokens run tenant by tenant with an adapter swap
  * before each (one resident slot, the others in host memory), all in the same run. Also the time of
- * a resident hit and of a swap-in from host memory.
+ * a resident hit and of a swap-in from host memory, and sampling from 8 adapters batched against
+ * one after another.
  *
  * <pre>bench/multitenant.sh [tiny|bench|all] [examples per tenant] [seq] [max tenants]</pre>
  */
@@ -105,7 +107,47 @@ public final class MultiTenantBenchmark {
           n, fusedRate, fusedRate / single, swappedRate, fusedRate / swappedRate);
     }
     swapTimes(adapters, m);
+    sampling(base, adapters.subList(0, Math.min(8, adapters.size())), m, reps);
     adapters.forEach(LoraAdapter::close);
+  }
+
+  /**
+   * Sampling tokens/s for one request per adapter (different prompt lengths, 2 samples of 32 tokens
+   * each) decoded as one batch, against the same requests one after another.
+   */
+  static void sampling(BaseModel base, List<LoraAdapter> adapters, NDManager m, int reps) {
+    List<Sampler.Job> jobs = new ArrayList<>();
+    for (int i = 0; i < adapters.size(); i++) {
+      int[] prompt = new int[8 + 3 * i];
+      for (int t = 0; t < prompt.length; t++) {
+        prompt[t] = (t * 31 + i) % 256;
+      }
+      jobs.add(
+          new Sampler.Job(
+              adapters.get(i),
+              new Sampler.Request(
+                  prompt, 2, 32, 1.0, -1, 1.0, (long) i, List.of(), null, false, 0)));
+    }
+    double tokens = jobs.size() * 2 * 32;
+    int r = Math.max(3, reps / 3);
+    EngineBenchmark.Timing together =
+        EngineBenchmark.time(1, r, () -> Sampler.sample(base.llama(), jobs, m));
+    EngineBenchmark.Timing oneByOne =
+        EngineBenchmark.time(
+            1,
+            r,
+            () -> {
+              for (Sampler.Job j : jobs) {
+                Sampler.sample(base.llama(), j.adapter(), j.request(), m);
+              }
+            });
+    System.out.printf(
+        "sampling %d adapters (2 x 32 tokens each): batched %.0f tokens/s, one after another %.0f"
+            + " tokens/s: %.2fx%n",
+        jobs.size(),
+        tokens / together.seconds(),
+        tokens / oneByOne.seconds(),
+        oneByOne.seconds() / together.seconds());
   }
 
   /** Median time of a resident hit and of a swap-in from host memory (with an eviction). */
