@@ -5,24 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.lathe.examples.CustomLoss;
 import dev.lathe.examples.Rl;
 import dev.lathe.examples.Sft;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** The Java examples run against a real server and learn (each returns 1 when it did not). */
-class ExamplesTest {
-
-  static LatheServer server;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = new LatheServer();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    server.close();
-  }
+class ExamplesTest extends WithServer {
 
   @Test
   void sftLearnsTheAnswers() throws Exception {

@@ -21,26 +21,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletionException;
 import org.assertj.core.data.Offset;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The Java SDK against the real server, started from the built jar for this class. */
-class JavaSdkTest {
-
-  static LatheServer server;
+class JavaSdkTest extends WithServer {
   ServiceClient service;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = new LatheServer();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    server.close();
-  }
 
   @BeforeEach
   void connect() throws Exception {
