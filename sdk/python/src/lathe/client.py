@@ -194,7 +194,8 @@ class TrainingClient:
             inputs = {"target_tokens": d.loss_fn_inputs["target_tokens"], "weights": TensorData.from_list((-lp.grad).tolist(), "float32")}
             weighted.append(Datum(model_input=d.model_input, loss_fn_inputs=inputs))
         out = self.forward_backward(weighted, "cross_entropy").result()
-        out.metrics = dict(out.metrics, **{k: float(v) for k, v in (metrics or {}).items()}, **{"loss:custom": float(loss)})
+        extra = {k: _scalar(v) for k, v in (metrics or {}).items()}
+        out.metrics = dict(out.metrics, **extra, **{"loss:custom": _scalar(loss)})
         return out
 
     def optim_step(self, adam_params: Optional[AdamParams] = None) -> APIFuture[OptimStepResponse]:
@@ -300,6 +301,11 @@ class RestClient:
         r = httpx.get(url, timeout=120)
         r.raise_for_status()
         return r.content
+
+
+def _scalar(v) -> float:
+    """A metric as a float: torch tensors are detached first."""
+    return float(v.detach()) if hasattr(v, "detach") else float(v)
 
 
 def _q(s: str) -> str:
