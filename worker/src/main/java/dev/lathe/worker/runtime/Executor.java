@@ -149,6 +149,7 @@ final class Executor implements AutoCloseable {
     return cache.slots();
   }
 
+  /** Runs one request that is not batched: a barrier of a training run, or unload_model. */
   Outcome execute(Claimed r) throws SQLException, IOException {
     var json = WireJson.mapper();
     if (SNAPSHOTTING.contains(r.kind()) && r.seqId() != null) {
@@ -164,13 +165,6 @@ final class Executor implements AutoCloseable {
     }
     return switch (r.kind()) {
       case "create_model" -> createModel(r);
-      case "forward", "forward_backward" -> {
-        Done d = fused(List.of(r)).getFirst();
-        if (d.error() != null) {
-          throw d.error();
-        }
-        yield d.outcome();
-      }
       case "optim_step" ->
           optimStep(r, json.treeToValue(r.body(), OptimStepRequest.class).adamParams());
       case "save_weights" -> saveWeights(r, json.treeToValue(r.body(), SaveWeightsRequest.class));
@@ -178,13 +172,8 @@ final class Executor implements AutoCloseable {
           saveForSampler(r, json.treeToValue(r.body(), SaveWeightsForSamplerRequest.class));
       case "load_weights" -> loadWeights(r, json.treeToValue(r.body(), LoadWeightsRequest.class));
       case "unload_model" -> unload(r.modelId());
-      case "sample" -> {
-        Done d = sampleBatch(List.of(r)).getFirst();
-        if (d.error() != null) {
-          throw d.error();
-        }
-        yield d.outcome();
-      }
+      case "forward", "forward_backward", "sample" ->
+          throw new IllegalStateException(r.kind() + " runs in a batch: fused() or sampleBatch()");
       default -> throw new UserError("unknown request kind " + r.kind());
     };
   }

@@ -28,9 +28,10 @@ import org.slf4j.MDC;
  * The worker loop: claims the pending requests of its base model from PostgreSQL and runs them one
  * clock cycle at a time. A cycle runs the ready forward and forward_backward requests of all
  * tenants as one fused batch ({@link CyclePlan} decides who joins), then the barriers (optim_step,
- * save, load, ...) per training run, then sampling requests, one per tenant. Each training run's
- * requests run in seq_id order (a gap waits, bounded, and is never reordered around). Every result
- * is written back to its row. One thread owns the engine.
+ * save, load, ...) per training run, then the requests outside any run's order (sampling, decoded
+ * together; unload_model), one per tenant. Each training run's requests run in seq_id order (a gap
+ * waits, bounded, and is never reordered around). Every result is written back to its row. One
+ * thread owns the engine.
  */
 public final class Worker implements AutoCloseable {
 
@@ -212,7 +213,7 @@ public final class Worker implements AutoCloseable {
     }
   }
 
-  /** One clock cycle: the fused batch, then the barriers, then sampling. */
+  /** One clock cycle: the fused batch, then the barriers, then sampling and the rest. */
   private boolean cycle() throws Exception {
     long start = System.nanoTime();
     List<CyclePlan.Ready> ready = new ArrayList<>();
@@ -252,20 +253,19 @@ public final class Worker implements AutoCloseable {
       }
     }
     ran |= runBarriers();
-    ran |= runSampling();
+    ran |= runUnordered();
     if (ran) {
       cycles++;
       fusedRequests += batch.size();
-      metrics.cycle(
-          System.nanoTime() - start,
-          batch.size(),
-          batch.stream().mapToLong(c -> tokens.getOrDefault(c.id(), 0)).sum());
+      long took = System.nanoTime() - start;
+      long batchTokens = batch.stream().mapToLong(c -> tokens.getOrDefault(c.id(), 0)).sum();
+      metrics.cycle(took, batch.size(), batchTokens);
       stats =
           new Stats(
               cycles,
-              System.nanoTime() - start,
+              took,
               batch.size(),
-              batch.stream().mapToLong(c -> tokens.getOrDefault(c.id(), 0)).sum(),
+              batchTokens,
               fusedRequests,
               heldPerTenant.values().stream().mapToInt(Integer::intValue).sum(),
               executor.cacheStats());
@@ -364,35 +364,39 @@ public final class Worker implements AutoCloseable {
   }
 
   /**
-   * Sampling requests, at most one per tenant per cycle (oldest first), decoded together in one
-   * batch across their adapters.
+   * Requests outside any run's seq order, at most one per tenant per cycle (oldest first): the
+   * sampling requests decode together in one batch across their adapters; the others (e.g.
+   * unload_model) run alone.
    */
-  private boolean runSampling() throws Exception {
+  private boolean runUnordered() throws Exception {
     java.util.Set<String> served = new java.util.HashSet<>();
-    List<Claimed> batch = new ArrayList<>();
+    List<Claimed> samples = new ArrayList<>();
+    List<Claimed> others = new ArrayList<>();
     for (Iterator<Claimed> it = unordered.iterator(); it.hasNext(); ) {
       Claimed c = it.next();
       if (served.add(c.tenantId())) {
         it.remove();
         heldPerTenant.merge(c.tenantId(), -1, Integer::sum);
-        batch.add(c);
+        (c.kind().equals("sample") ? samples : others).add(c);
       }
     }
     heldPerTenant.values().removeIf(n -> n <= 0);
-    if (batch.isEmpty()) {
-      return false;
+    for (Claimed c : others) {
+      run(c);
     }
-    long t0 = System.nanoTime();
-    List<Executor.Done> done = executor.sampleBatch(batch);
-    long took = System.nanoTime() - t0;
-    for (Executor.Done d : done) {
-      if (d.error() != null) {
-        failWith(d.request(), d.error(), took);
-      } else {
-        complete(d.request(), d.outcome(), took);
+    if (!samples.isEmpty()) {
+      long t0 = System.nanoTime();
+      List<Executor.Done> done = executor.sampleBatch(samples);
+      long took = System.nanoTime() - t0;
+      for (Executor.Done d : done) {
+        if (d.error() != null) {
+          failWith(d.request(), d.error(), took);
+        } else {
+          complete(d.request(), d.outcome(), took);
+        }
       }
     }
-    return true;
+    return !served.isEmpty();
   }
 
   /** A training request leaves the queue: it counts no more against its tenant's claims. */

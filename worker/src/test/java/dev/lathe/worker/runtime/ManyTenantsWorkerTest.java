@@ -195,7 +195,8 @@ class ManyTenantsWorkerTest extends WorkerHarness {
         json.getBytes());
   }
 
-  String sampleResult(String id) throws InterruptedException {
+  /** A request's result once it is done (fails the test if it failed). */
+  String resultOf(String id) throws InterruptedException {
     for (int i = 0; i < 600; i++) {
       var row =
           jdbc.queryForMap(
@@ -231,7 +232,7 @@ class ManyTenantsWorkerTest extends WorkerHarness {
     try (Worker w = worker()) {
       for (int i = 0; i < 3; i++) {
         enqueueSample("alone-" + i, tenants[i], paths[i], prompts[i], 100 + i);
-        sampleResult("alone-" + i);
+        resultOf("alone-" + i);
       }
     }
     // Together: queued while no worker runs, then one cycle decodes the three as one batch.
@@ -240,13 +241,13 @@ class ManyTenantsWorkerTest extends WorkerHarness {
     }
     try (Worker w = worker()) {
       for (int i = 0; i < 3; i++) {
-        sampleResult("together-" + i);
+        resultOf("together-" + i);
       }
       assertThat(w.stats().cycles()).isEqualTo(1);
     }
     for (int i = 0; i < 3; i++) {
-      var alone = dev.lathe.contracts.WireJson.mapper().readTree(sampleResult("alone-" + i));
-      var together = dev.lathe.contracts.WireJson.mapper().readTree(sampleResult("together-" + i));
+      var alone = dev.lathe.contracts.WireJson.mapper().readTree(resultOf("alone-" + i));
+      var together = dev.lathe.contracts.WireJson.mapper().readTree(resultOf("together-" + i));
       for (int s = 0; s < 2; s++) {
         assertThat(together.get("sequences").get(s).get("tokens"))
             .as("tenant %d sample %d", i, s)
@@ -258,5 +259,32 @@ class ManyTenantsWorkerTest extends WorkerHarness {
         }
       }
     }
+  }
+
+  @Test
+  void unloadModelRunsBesideSamplingAndLosesNothing() throws Exception {
+    String reference = run("tenant-u", "unload-ref:0", 8);
+    String model = run("tenant-u", "unload:0", 8);
+    try (Worker w = worker()) {
+      forwardBackward(reference, 1, "unload keeps the gradient");
+      optimStep(reference, 2);
+      awaitDone(reference, 2);
+      forwardBackward(model, 1, "unload keeps the gradient");
+      awaitDone(model, 1);
+      // unload_model carries no seq_id: it runs outside the run's order, as sampling does.
+      String body = "{\"model_id\": \"" + model + "\"}";
+      jdbc.update(
+          "INSERT INTO requests (id, tenant_id, base_model, model_id, kind, body, body_sha256)"
+              + " VALUES ('unload-1', 'tenant-u', 'lathe-tiny', ?, 'unload_model', ?::jsonb,"
+              + " sha256(?::bytea))",
+          model,
+          body,
+          body.getBytes());
+      assertThat(resultOf("unload-1")).contains(model);
+      assertThat(status(model)).isEqualTo("unloaded");
+      optimStep(model, 2);
+      awaitDone(model, 2);
+    }
+    assertThat(differences(adapter(model), adapter(reference))).isEmpty();
   }
 }
