@@ -22,23 +22,24 @@ final class Rope {
     int positions = c.maxPositionEmbeddings();
     this.invFreq = inverseFrequencies(c);
     this.dtype = dtype;
-    double[] cosTable = new double[positions * hd];
-    double[] sinTable = new double[positions * hd];
+    float[] cosTable = new float[positions * hd];
+    float[] sinTable = new float[positions * hd];
     for (int p = 0; p < positions; p++) {
-      for (int i = 0; i < hd / 2; i++) {
-        // Hugging Face computes the tables in float32 whatever the model's dtype; so do we.
-        float angle = (float) p * (float) invFreq[i];
-        float cv = (float) Math.cos(angle);
-        float sv = (float) Math.sin(angle);
-        cosTable[p * hd + i] = cv;
-        cosTable[p * hd + i + hd / 2] = cv;
-        sinTable[p * hd + i] = sv;
-        sinTable[p * hd + i + hd / 2] = sv;
-      }
+      fill(cosTable, sinTable, p * hd, p, hd);
     }
     Shape shape = new Shape(positions, hd);
     cos = manager.create(cosTable, shape).toType(dtype, false);
     sin = manager.create(sinTable, shape).toType(dtype, false);
+  }
+
+  /** cos and sin of one position's angles, both halves, at {@code at} of the two arrays. */
+  private void fill(float[] cos, float[] sin, int at, int position, int hd) {
+    for (int k = 0; k < hd / 2; k++) {
+      // Hugging Face computes the angles in float32 whatever the model's dtype; so do we.
+      float angle = (float) position * (float) invFreq[k];
+      cos[at + k] = cos[at + k + hd / 2] = (float) Math.cos(angle);
+      sin[at + k] = sin[at + k + hd / 2] = (float) Math.sin(angle);
+    }
   }
 
   static double[] inverseFrequencies(LlamaConfig c) {
@@ -96,14 +97,7 @@ final class Rope {
     float[] s = new float[b * t * hd];
     for (int r = 0; r < b; r++) {
       for (int i = 0; i < t; i++) {
-        int p = Math.max(0, start + i - leftPad[r]);
-        for (int k = 0; k < hd / 2; k++) {
-          // As the tables: the angle in float32, then cos and sin.
-          float angle = (float) p * (float) invFreq[k];
-          int at = (r * t + i) * hd + k;
-          c[at] = c[at + hd / 2] = (float) Math.cos(angle);
-          s[at] = s[at + hd / 2] = (float) Math.sin(angle);
-        }
+        fill(c, s, (r * t + i) * hd, Math.max(0, start + i - leftPad[r]), hd);
       }
     }
     NDManager m = x.getManager();
