@@ -37,19 +37,31 @@ public final class EngineBenchmark {
     String which = args.length > 0 ? args[0] : "all";
     int batch = args.length > 1 ? Integer.parseInt(args[1]) : 8;
     int seq = args.length > 2 ? Integer.parseInt(args[2]) : 128;
-    Path dir =
-        Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"), "lathe-bench"));
     System.out.printf(
         "threads: %d (torch intra-op), batch %d x %d tokens%n",
         Runtime.getRuntime().availableProcessors(), batch, seq);
+    forEachModel(which, (base, m) -> run(base, m, batch, seq));
+  }
+
+  /** What a benchmark does with one built-in model. */
+  interface ModelRun {
+    void run(BaseModel base, NDManager m) throws Exception;
+  }
+
+  /**
+   * Generates (once, under the temporary directory) and loads each built-in model that {@code
+   * which} names (tiny, bench or all), and runs the benchmark on it.
+   */
+  static void forEachModel(String which, ModelRun run) throws Exception {
+    Path dir =
+        Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"), "lathe-bench"));
     try (NDManager m = NDManager.newBaseManager()) {
       for (LatheTiny.Size size : LatheTiny.Size.values()) {
-        if (!which.equals("all") && !size.name().equalsIgnoreCase(which)) {
-          continue;
-        }
-        Path modelDir = BaseModel.resolve(size.modelName(), dir, m);
-        try (BaseModel base = BaseModel.load(modelDir, m, DataType.FLOAT32)) {
-          run(base, m, batch, seq);
+        if (which.equals("all") || size.name().equalsIgnoreCase(which)) {
+          try (BaseModel base =
+              BaseModel.load(BaseModel.resolve(size.modelName(), dir, m), m, DataType.FLOAT32)) {
+            run.run(base, m);
+          }
         }
       }
     }

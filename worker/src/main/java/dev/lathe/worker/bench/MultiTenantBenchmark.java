@@ -8,12 +8,9 @@ import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.lora.LoraSpec;
 import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.BaseModel;
-import dev.lathe.worker.model.tiny.LatheTiny;
 import dev.lathe.worker.sampling.Sampler;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -35,21 +32,10 @@ public final class MultiTenantBenchmark {
     int perTenant = args.length > 1 ? Integer.parseInt(args[1]) : 2;
     int seq = args.length > 2 ? Integer.parseInt(args[2]) : 64;
     int maxTenants = args.length > 3 ? Integer.parseInt(args[3]) : 16;
-    Path dir =
-        Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"), "lathe-bench"));
     System.out.printf(
         "threads: %d, each tenant: %d examples x %d tokens, rank-32 adapter on every module%n",
         Runtime.getRuntime().availableProcessors(), perTenant, seq);
-    try (NDManager m = NDManager.newBaseManager()) {
-      for (LatheTiny.Size size : LatheTiny.Size.values()) {
-        if (which.equals("all") || size.name().equalsIgnoreCase(which)) {
-          try (BaseModel base =
-              BaseModel.load(BaseModel.resolve(size.modelName(), dir, m), m, DataType.FLOAT32)) {
-            run(base, m, perTenant, seq, maxTenants);
-          }
-        }
-      }
-    }
+    EngineBenchmark.forEachModel(which, (base, m) -> run(base, m, perTenant, seq, maxTenants));
   }
 
   static void run(BaseModel base, NDManager m, int perTenant, int seq, int maxTenants)
