@@ -1,7 +1,9 @@
 package dev.lathe.worker.runtime;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.model.TensorData;
@@ -41,13 +43,16 @@ import dev.lathe.worker.store.Safetensors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Predicate;
 import java.util.stream.Stream;
 import tools.jackson.databind.JsonNode;
@@ -63,8 +68,7 @@ final class Executor implements AutoCloseable {
 
   static final int DEFAULT_MAX_TOKENS = 256;
   static final String STATE = "lathe_state.json";
-  static final java.util.Set<String> SNAPSHOTTING =
-      java.util.Set.of("create_model", "optim_step", "load_weights");
+  static final Set<String> SNAPSHOTTING = Set.of("create_model", "optim_step", "load_weights");
   private static final int SAMPLER_CACHE = 8;
 
   static final String GRADIENT = "gradient.safetensors";
@@ -126,8 +130,8 @@ final class Executor implements AutoCloseable {
   }
 
   /** Training runs whose adapters this worker holds in memory. */
-  java.util.Set<String> inMemory() {
-    return java.util.Set.copyOf(runs.keySet());
+  Set<String> inMemory() {
+    return Set.copyOf(runs.keySet());
   }
 
   /**
@@ -375,7 +379,7 @@ final class Executor implements AutoCloseable {
     List<Done> done = new ArrayList<>(requests.size());
     List<Claimed> chunk = new ArrayList<>();
     List<Sampler.Job> jobs = new ArrayList<>();
-    java.util.Set<LoraAdapter> adapters = new java.util.HashSet<>();
+    Set<LoraAdapter> adapters = new HashSet<>();
     for (Claimed r : requests) {
       Sampler.Job job;
       try {
@@ -585,22 +589,18 @@ final class Executor implements AutoCloseable {
       meta.put("loss", Double.toString(st.loss));
       meta.put("tokens", Long.toString(st.tokens));
       try (NDManager m = manager.newSubManager()) {
-        Map<String, ai.djl.ndarray.NDArray> grads = new LinkedHashMap<>();
+        Map<String, NDArray> grads = new LinkedHashMap<>();
         for (LoraAdapter.HostPair p : adapter.pairs()) {
           grads.put(
               LoraAdapter.peftName(p.path(), "A"),
-              m.create(p.a().grad(), new ai.djl.ndarray.types.Shape(p.a().shape())));
+              m.create(p.a().grad(), new Shape(p.a().shape())));
           grads.put(
               LoraAdapter.peftName(p.path(), "B"),
-              m.create(p.b().grad(), new ai.djl.ndarray.types.Shape(p.b().shape())));
+              m.create(p.b().grad(), new Shape(p.b().shape())));
         }
         Path tmp = file.resolveSibling(GRADIENT + ".tmp");
         Safetensors.write(tmp, grads, meta);
-        Files.move(
-            tmp,
-            file,
-            java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-            java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
       }
     }
 
@@ -629,7 +629,7 @@ final class Executor implements AutoCloseable {
         Safetensors.File f = Safetensors.open(gradient);
         if (Integer.toString(st.snapshotSeq).equals(f.metadata().get("snapshot_seq"))) {
           try (NDManager tmp = manager.newSubManager()) {
-            Map<String, ai.djl.ndarray.NDArray> grads = new HashMap<>();
+            Map<String, NDArray> grads = new HashMap<>();
             for (LoraAdapter.Param p : adapter.parameters()) {
               grads.put(
                   p.name(),

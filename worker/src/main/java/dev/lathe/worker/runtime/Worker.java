@@ -10,10 +10,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
@@ -188,15 +190,14 @@ public final class Worker implements AutoCloseable {
     }
   }
 
-  private static final java.util.Set<String> FUSED =
-      java.util.Set.of("forward", "forward_backward");
+  private static final Set<String> FUSED = Set.of("forward", "forward_backward");
 
   /**
    * Frees the adapters of training runs whose session has been silent for the session timeout and
    * that have nothing queued here; their state is saved first, so nothing is lost.
    */
   private void unloadIdleRuns() throws Exception {
-    java.util.Set<String> held = executor.inMemory();
+    Set<String> held = executor.inMemory();
     if (held.isEmpty()) {
       return;
     }
@@ -369,7 +370,7 @@ public final class Worker implements AutoCloseable {
    * unload_model) run alone.
    */
   private boolean runUnordered() throws Exception {
-    java.util.Set<String> served = new java.util.HashSet<>();
+    Set<String> served = new HashSet<>();
     List<Claimed> samples = new ArrayList<>();
     List<Claimed> others = new ArrayList<>();
     for (Iterator<Claimed> it = unordered.iterator(); it.hasNext(); ) {
