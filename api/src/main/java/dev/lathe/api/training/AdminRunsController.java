@@ -1,5 +1,6 @@
 package dev.lathe.api.training;
 
+import dev.lathe.api.tenant.Tenants;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.contracts.Wire;
 import java.sql.ResultSet;
@@ -36,14 +37,18 @@ class AdminRunsController {
       int step, Double loss, Double gradNorm, Double learningRate, long tokens, Instant time) {}
 
   private final JdbcClient jdbc;
+  private final Tenants tenants;
 
-  AdminRunsController(JdbcClient jdbc) {
+  AdminRunsController(JdbcClient jdbc, Tenants tenants) {
     this.jdbc = jdbc;
+    this.tenants = tenants;
   }
 
   @GetMapping("/tenants/{tenantId}/training_runs")
   Map<String, Object> runs(@PathVariable String tenantId) {
-    requireTenant(tenantId);
+    if (tenants.find(tenantId).isEmpty()) {
+      throw ApiException.notFound("tenant_id", tenantId);
+    }
     List<RunRow> runs =
         jdbc.sql(
                 "SELECT r.id, r.base_model, r.lora_rank, r.status, r.created_at, r.last_request_at,"
@@ -90,16 +95,6 @@ class AdminRunsController {
                         instant(rs, 6)))
             .list();
     return Map.of("training_run_id", runId, "tenant_id", tenant, "steps", steps);
-  }
-
-  private void requireTenant(String tenantId) {
-    if (jdbc.sql("SELECT count(*) FROM tenants WHERE id = ?")
-            .param(tenantId)
-            .query(Long.class)
-            .single()
-        == 0) {
-      throw ApiException.notFound("tenant_id", tenantId);
-    }
   }
 
   private static Instant instant(ResultSet rs, int column) throws SQLException {
