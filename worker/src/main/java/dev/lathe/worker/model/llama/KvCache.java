@@ -71,6 +71,41 @@ public final class KvCache implements AutoCloseable {
     return new KvCache(m, keys, values, capacity, width);
   }
 
+  /**
+   * A cache of only the given rows, their slots moved {@code from} to the left (slots before {@code
+   * from} must be padding in every kept row). This cache is left as it was.
+   *
+   * @param rows the rows to keep, in their new order
+   */
+  public KvCache keep(long[] rows, int from, NDManager parent) {
+    NDManager m = parent.newSubManager();
+    NDArray[] k = new NDArray[keys.length];
+    NDArray[] v = new NDArray[keys.length];
+    try (NDArray index = m.create(rows)) {
+      NDIndex slots = new NDIndex(":, :, {}:{}", from, length);
+      for (int l = 0; l < keys.length; l++) {
+        Shape shape = keys[l].getShape(); // [B, KV, capacity, hd]
+        Shape kept = new Shape(rows.length, shape.get(1), capacity - from, shape.get(3));
+        k[l] = m.zeros(kept, keys[l].getDataType());
+        v[l] = m.zeros(kept, values[l].getDataType());
+        NDIndex to = new NDIndex(":, :, :{}", length - from);
+        try (NDArray kr = keys[l].get(index);
+            NDArray vr = values[l].get(index);
+            NDArray ks = kr.get(slots);
+            NDArray vs = vr.get(slots)) {
+          k[l].set(to, ks);
+          v[l].set(to, vs);
+        }
+      }
+    }
+    return new KvCache(m, k, v, capacity - from, length - from);
+  }
+
+  /** Slots each row can hold. */
+  public int capacity() {
+    return capacity;
+  }
+
   /** Tokens already cached. */
   public int length() {
     return length;
