@@ -74,6 +74,7 @@ public record LatheProperties(
    * @param hostAdapterSlots adapters kept in host memory after leaving the device
    * @param cycleTokens tokens one fused batch aims to hold, shared equally by its tenants
    * @param sessionTimeout the adapters of a session silent this long are saved and unloaded
+   * @param decodeRows samples one decode batch holds; new sample requests join while fewer decode
    */
   public record Worker(
       @NotNull Duration gapTimeout,
@@ -81,5 +82,6 @@ public record LatheProperties(
       @Min(1) int adapterSlots,
       @Min(0) int hostAdapterSlots,
       @Min(1) int cycleTokens,
-      @NotNull Duration sessionTimeout) {}
+      @NotNull Duration sessionTimeout,
+      @Min(1) int decodeRows) {}
 }

@@ -48,7 +48,8 @@ class WorkerConfiguration {
             props.worker().adapterSlots(),
             props.worker().hostAdapterSlots(),
             props.worker().cycleTokens(),
-            props.worker().sessionTimeout());
+            props.worker().sessionTimeout(),
+            props.worker().decodeRows());
     return new LocalWorker(
         Optional.of(
             WorkerProcess.start(

@@ -7,13 +7,6 @@ import ai.djl.ndarray.types.Shape;
 import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.model.TensorData;
-import dev.lathe.contracts.sampling.SampleRequest;
-import dev.lathe.contracts.sampling.SampleResponse;
-import dev.lathe.contracts.sampling.SampledSequence;
-import dev.lathe.contracts.sampling.SamplingParams;
-import dev.lathe.contracts.sampling.Stop;
-import dev.lathe.contracts.sampling.StopReason;
-import dev.lathe.contracts.sampling.TokenLogprob;
 import dev.lathe.contracts.training.AdamParams;
 import dev.lathe.contracts.training.CreateModelResponse;
 import dev.lathe.contracts.training.ForwardBackwardInput;
@@ -37,7 +30,6 @@ import dev.lathe.worker.lora.LoraSpec;
 import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.BaseModel;
 import dev.lathe.worker.optim.AdamW;
-import dev.lathe.worker.sampling.Sampler;
 import dev.lathe.worker.store.PeftAdapter;
 import dev.lathe.worker.store.Safetensors;
 import java.io.IOException;
@@ -47,13 +39,11 @@ import java.nio.file.StandardCopyOption;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import java.util.function.Predicate;
 import java.util.stream.Stream;
 import tools.jackson.databind.JsonNode;
 
@@ -66,10 +56,8 @@ final class Executor implements AutoCloseable {
 
   private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Executor.class);
 
-  static final int DEFAULT_MAX_TOKENS = 256;
   static final String STATE = "lathe_state.json";
   static final Set<String> SNAPSHOTTING = Set.of("create_model", "optim_step", "load_weights");
-  private static final int SAMPLER_CACHE = 8;
 
   static final String GRADIENT = "gradient.safetensors";
 
@@ -79,17 +67,7 @@ final class Executor implements AutoCloseable {
   private final Path root;
   private final AdapterCache cache;
   private final Map<String, RunState> runs = new HashMap<>();
-  private final Map<String, LoraAdapter> samplers =
-      new LinkedHashMap<>(16, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, LoraAdapter> eldest) {
-          if (size() > SAMPLER_CACHE) {
-            eldest.getValue().close();
-            return true;
-          }
-          return false;
-        }
-      };
+  private final Decoder decoder;
 
   /**
    * What a worker knows of a training run whose adapter it holds in memory (either tier): the loss
@@ -119,7 +97,8 @@ final class Executor implements AutoCloseable {
       WorkerStore store,
       Path root,
       int adapterSlots,
-      int hostAdapterSlots) {
+      int hostAdapterSlots,
+      int decodeRows) {
     this.base = base;
     this.manager = manager;
     this.store = store;
@@ -127,6 +106,12 @@ final class Executor implements AutoCloseable {
     this.cache =
         new AdapterCache(
             adapterSlots, hostAdapterSlots, manager, DataType.FLOAT32, new StoreDisk());
+    this.decoder = new Decoder(base, manager, store, decodeRows);
+  }
+
+  /** Sampling: the continuous decode batch. */
+  Decoder decoder() {
+    return decoder;
   }
 
   /** Training runs whose adapters this worker holds in memory. */
@@ -177,7 +162,7 @@ final class Executor implements AutoCloseable {
       case "load_weights" -> loadWeights(r, json.treeToValue(r.body(), LoadWeightsRequest.class));
       case "unload_model" -> unload(r.modelId());
       case "forward", "forward_backward", "sample" ->
-          throw new IllegalStateException(r.kind() + " runs in a batch: fused() or sampleBatch()");
+          throw new IllegalStateException(r.kind() + " runs in a batch: fused() or the decoder");
       default -> throw new UserError("unknown request kind " + r.kind());
     };
   }
@@ -274,7 +259,7 @@ final class Executor implements AutoCloseable {
         (int) result.tokens());
   }
 
-  private static RuntimeException asRuntime(Exception e) {
+  static RuntimeException asRuntime(Exception e) {
     return e instanceof RuntimeException r ? r : new IllegalStateException(e);
   }
 
@@ -331,7 +316,7 @@ final class Executor implements AutoCloseable {
         ephemeral ? "session-" + req.samplingSessionSeqId() : name(req.path(), "sampler", run);
     Path dir = checkpointDir(run, "sampler_weights", name);
     PeftAdapter.save(adapter(r.modelId()).adapter(), run.baseModel(), dir, false);
-    samplers.remove(dir.toString());
+    decoder.forget(dir.toString());
     store.saveCheckpoint(run, "sampler_weights", name, dir.toString(), size(dir), req.ttlSeconds());
     String path = tinkerPath(run.id(), "sampler_weights", name);
     if (ephemeral) {
@@ -368,171 +353,6 @@ final class Executor implements AutoCloseable {
     dropLive(modelId);
     store.setStatus(modelId, "unloaded");
     return new Outcome(new UnloadModelResponse(modelId), 0);
-  }
-
-  /**
-   * Runs sampling requests together: one decode batch across their adapters, prompts and sampling
-   * parameters (at most {@link #SAMPLER_CACHE} distinct checkpoints per batch, so that none of them
-   * is evicted while in use). A request that cannot run fails alone.
-   */
-  List<Done> sampleBatch(List<Claimed> requests) {
-    List<Done> done = new ArrayList<>(requests.size());
-    List<Claimed> chunk = new ArrayList<>();
-    List<Sampler.Job> jobs = new ArrayList<>();
-    Set<LoraAdapter> adapters = new HashSet<>();
-    for (Claimed r : requests) {
-      Sampler.Job job;
-      try {
-        job = samplingJob(r);
-      } catch (RuntimeException | SQLException e) {
-        done.add(new Done(r, null, asRuntime(e)));
-        continue;
-      }
-      if (job.adapter() != null
-          && adapters.add(job.adapter())
-          && adapters.size() == SAMPLER_CACHE) {
-        done.addAll(decode(chunk, jobs));
-        chunk.clear();
-        jobs.clear();
-        adapters.clear();
-        adapters.add(job.adapter());
-      }
-      chunk.add(r);
-      jobs.add(job);
-    }
-    done.addAll(decode(chunk, jobs));
-    return done;
-  }
-
-  private List<Done> decode(List<Claimed> requests, List<Sampler.Job> jobs) {
-    if (jobs.isEmpty()) {
-      return List.of();
-    }
-    List<Done> done = new ArrayList<>(jobs.size());
-    try {
-      List<Sampler.Output> outs = Sampler.sample(base.llama(), jobs, manager);
-      for (int k = 0; k < jobs.size(); k++) {
-        int promptLength = jobs.get(k).request().prompt().length;
-        done.add(new Done(requests.get(k), sampled(promptLength, outs.get(k)), null));
-      }
-    } catch (RuntimeException e) {
-      requests.forEach(r -> done.add(new Done(r, null, e)));
-    }
-    return done;
-  }
-
-  /** A sampling request as the sampler takes it: its adapter (null: base) and parameters. */
-  private Sampler.Job samplingJob(Claimed r) throws SQLException {
-    SampleRequest req = WireJson.mapper().treeToValue(r.body(), SampleRequest.class);
-    String path = req.modelPath();
-    if (req.samplingSessionId() != null) {
-      path = store.samplingSessionPath(req.samplingSessionId()).orElse(null);
-    }
-    LoraAdapter adapter = null; // the base model
-    if (path != null) {
-      WorkerStore.Checkpoint ckpt = checkpoint(r.tenantId(), path);
-      adapter = samplers.get(ckpt.storagePath());
-      if (adapter == null) {
-        try {
-          adapter =
-              PeftAdapter.load(
-                  Path.of(ckpt.storagePath()), base.config(), manager, DataType.FLOAT32, false);
-        } catch (IllegalArgumentException e) {
-          throw new UserError("model_path: " + e.getMessage());
-        }
-        samplers.put(ckpt.storagePath(), adapter);
-      }
-    }
-    SamplingParams p = req.samplingParams();
-    if (p == null) {
-      throw new UserError("sampling_params is required");
-    }
-    int[] prompt = Inputs.tokens(req.prompt(), base.config().vocabSize(), "prompt");
-    int room = base.config().maxPositionEmbeddings() - prompt.length;
-    int maxTokens = p.maxTokens() != null ? p.maxTokens() : Math.min(DEFAULT_MAX_TOKENS, room);
-    if (maxTokens > room) {
-      throw new UserError(
-          "prompt ("
-              + prompt.length
-              + " tokens) plus max_tokens ("
-              + maxTokens
-              + ") exceeds the model's context of "
-              + base.config().maxPositionEmbeddings());
-    }
-    List<int[]> stops = new ArrayList<>();
-    Predicate<int[]> stopText = null;
-    if (base.config().eosTokenId() != null) {
-      stops.add(new int[] {base.config().eosTokenId()});
-    }
-    switch (p.stop()) {
-      case null -> {}
-      case Stop.Tokens t -> t.tokens().forEach(id -> stops.add(new int[] {id}));
-      case Stop.Text t -> stopText = containsAny(List.of(t.text()));
-      case Stop.Texts t -> stopText = containsAny(t.texts());
-    }
-    try {
-      return new Sampler.Job(
-          adapter,
-          new Sampler.Request(
-              prompt,
-              req.numSamples(),
-              maxTokens,
-              p.temperature(),
-              p.topK(),
-              p.topP(),
-              p.seed(),
-              stops,
-              stopText,
-              Boolean.TRUE.equals(req.promptLogprobs()),
-              req.topkPromptLogprobs()));
-    } catch (IllegalArgumentException e) {
-      throw new UserError(e.getMessage());
-    }
-  }
-
-  /** The sampler's output as the wire's response, and the tokens it took. */
-  private static Outcome sampled(int promptLength, Sampler.Output out) {
-    List<SampledSequence> sequences = new ArrayList<>();
-    int tokens = promptLength;
-    for (Sampler.Sequence s : out.sequences()) {
-      List<Double> lps = new ArrayList<>(s.logprobs().length);
-      for (float f : s.logprobs()) {
-        lps.add((double) f);
-      }
-      sequences.add(
-          new SampledSequence(s.stopped() ? StopReason.STOP : StopReason.LENGTH, s.tokens(), lps));
-      tokens += s.tokens().length;
-    }
-    List<Double> promptLps = null;
-    if (out.promptLogprobs() != null) {
-      promptLps = new ArrayList<>();
-      for (float f : out.promptLogprobs()) {
-        promptLps.add(Float.isNaN(f) ? null : (double) f);
-      }
-    }
-    List<List<TokenLogprob>> topk = null;
-    if (out.topkIds() != null) {
-      topk = new ArrayList<>();
-      for (int i = 0; i < out.topkIds().length; i++) {
-        if (i == 0) {
-          topk.add(null);
-          continue;
-        }
-        List<TokenLogprob> row = new ArrayList<>();
-        for (int j = 0; j < out.topkIds()[i].length; j++) {
-          row.add(new TokenLogprob(out.topkIds()[i][j], out.topkLogprobs()[i][j]));
-        }
-        topk.add(row);
-      }
-    }
-    return new Outcome(new SampleResponse(sequences, promptLps, topk, 0), tokens);
-  }
-
-  private Predicate<int[]> containsAny(List<String> texts) {
-    return tokens -> {
-      String text = base.tokenizer().decode(tokens);
-      return texts.stream().anyMatch(t -> !t.isEmpty() && text.contains(t));
-    };
   }
 
   /** The live adapter of a run, loaded from its snapshot if this worker has not got it. */
@@ -682,6 +502,12 @@ final class Executor implements AutoCloseable {
   }
 
   private WorkerStore.Checkpoint checkpoint(String tenantId, String path) throws SQLException {
+    return checkpoint(store, tenantId, path);
+  }
+
+  /** A tenant's checkpoint by its tinker:// path; a user error if it is not theirs or not there. */
+  static WorkerStore.Checkpoint checkpoint(WorkerStore store, String tenantId, String path)
+      throws SQLException {
     TinkerPath p;
     try {
       p = TinkerPath.parse(path);
@@ -761,7 +587,6 @@ final class Executor implements AutoCloseable {
   public void close() {
     cache.close();
     runs.clear();
-    samplers.values().forEach(LoraAdapter::close);
-    samplers.clear();
+    decoder.close();
   }
 }

@@ -7,6 +7,7 @@ import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.model.BaseModel;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.file.Path;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -30,10 +31,14 @@ import org.slf4j.MDC;
  * The worker loop: claims the pending requests of its base model from PostgreSQL and runs them one
  * clock cycle at a time. A cycle runs the ready forward and forward_backward requests of all
  * tenants as one fused batch ({@link CyclePlan} decides who joins), then the barriers (optim_step,
- * save, load, ...) per training run, then the requests outside any run's order (sampling, decoded
- * together; unload_model), one per tenant. Each training run's requests run in seq_id order (a gap
- * waits, bounded, and is never reordered around). Every result is written back to its row. One
- * thread owns the engine.
+ * save, load, ...) per training run, then requests outside any run's order (unload_model), then
+ * decodes: sampling requests join one continuous decode batch ({@link Decoder}) at token
+ * boundaries, one per tenant in turn, and leave it when they end. Decoding gets as much time per
+ * cycle as the training part took (at least one token), so neither starves the other; between
+ * tokens the worker claims again (when the api signals a new request, or every {@link
+ * #CLAIM_INTERVAL}), so a new sample joins mid-decode. Each training run's requests run in seq_id
+ * order (a gap waits, bounded, and is never reordered around). Every result is written back to its
+ * row. One thread owns the engine.
  */
 public final class Worker implements AutoCloseable {
 
@@ -44,6 +49,12 @@ public final class Worker implements AutoCloseable {
 
   static final Duration HEARTBEAT = Duration.ofSeconds(5);
 
+  /** While samples decode, how often the worker looks for new requests unless signalled. */
+  static final Duration CLAIM_INTERVAL = Duration.ofMillis(20);
+
+  /** The most time one cycle decodes for (the heartbeat must not wait on it). */
+  static final Duration MAX_DECODE_SLICE = Duration.ofSeconds(1);
+
   /**
    * @param workerId this process's id in request rows and leases
    * @param storage where adapters and checkpoints are written
@@ -53,6 +64,7 @@ public final class Worker implements AutoCloseable {
    * @param hostAdapterSlots adapters kept in host memory after leaving the device
    * @param cycleTokens tokens one fused batch aims to hold, shared equally by the tenants in it
    * @param sessionTimeout a training run whose session is silent this long is unloaded
+   * @param decodeRows samples decoding together; new sample requests join while fewer decode
    */
   public record Settings(
       String workerId,
@@ -62,12 +74,13 @@ public final class Worker implements AutoCloseable {
       int adapterSlots,
       int hostAdapterSlots,
       int cycleTokens,
-      Duration sessionTimeout) {
+      Duration sessionTimeout,
+      int decodeRows) {
 
     /** Defaults for everything but identity and storage. */
     public static Settings of(String workerId, Path storage) {
       return new Settings(
-          workerId, storage, Duration.ofSeconds(30), 16, 8, 32, 8192, Duration.ofMinutes(10));
+          workerId, storage, Duration.ofSeconds(30), 16, 8, 32, 8192, Duration.ofMinutes(10), 64);
     }
   }
 
@@ -79,6 +92,7 @@ public final class Worker implements AutoCloseable {
       long lastFusedTokens,
       long fusedRequests,
       int held,
+      int decoding,
       AdapterCache.Stats adapters) {}
 
   private final BaseModel base;
@@ -86,20 +100,24 @@ public final class Worker implements AutoCloseable {
   private final Settings settings;
   private final Consumer<String> onFinished;
   private final Executor executor;
+  private final Decoder decoder;
   private final WorkerMetrics metrics;
   private final Map<String, TreeMap<Integer, Claimed>> waiting = new LinkedHashMap<>();
   private final Map<String, Integer> lastSeq = new HashMap<>();
   private final List<Claimed> unordered = new ArrayList<>();
   private final Map<String, Integer> tokens = new HashMap<>();
   private final Map<String, Integer> heldPerTenant = new HashMap<>();
+  private final Map<String, Long> decodingSince = new HashMap<>(); // request id → nanoTime
   private long cycles;
   private long fusedRequests;
-  private volatile Stats stats = new Stats(0, 0, 0, 0, 0, 0, null);
+  private volatile Stats stats = new Stats(0, 0, 0, 0, 0, 0, 0, null);
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition wake = lock.newCondition();
   private final Thread thread;
   private volatile boolean running = true;
   private boolean signalled;
+  private volatile boolean queued; // a request was queued since the last claim
+  private long lastClaim;
 
   /**
    * @param onFinished told the id of every request this worker finishes (for long-polls)
@@ -122,7 +140,9 @@ public final class Worker implements AutoCloseable {
             store,
             settings.storage(),
             settings.adapterSlots(),
-            settings.hostAdapterSlots());
+            settings.hostAdapterSlots(),
+            settings.decodeRows());
+    this.decoder = executor.decoder();
     this.metrics = new WorkerMetrics(registry, base.name(), executor::cacheStats);
     this.thread = Thread.ofPlatform().name("lathe-worker").daemon(true).unstarted(this::loop);
   }
@@ -139,6 +159,7 @@ public final class Worker implements AutoCloseable {
 
   /** Wakes the loop: a request was just queued. */
   public void signal() {
+    queued = true;
     lock.lock();
     try {
       signalled = true;
@@ -161,26 +182,9 @@ public final class Worker implements AutoCloseable {
           unloadIdleRuns();
           nextHeartbeat = System.nanoTime() + HEARTBEAT.toNanos();
         }
-        List<String> full =
-            heldPerTenant.entrySet().stream()
-                .filter(e -> e.getValue() >= settings.claimLimit())
-                .map(Map.Entry::getKey)
-                .toList();
-        List<Claimed> claimed =
-            store.claim(settings.workerId(), base.name(), full, settings.claimLimit());
-        for (Claimed c : claimed) {
-          heldPerTenant.merge(c.tenantId(), 1, Integer::sum);
-          if (c.ordered()) {
-            waiting.computeIfAbsent(c.modelId(), k -> new TreeMap<>()).put(c.seqId(), c);
-            if (FUSED.contains(c.kind())) {
-              tokens.put(c.id(), Inputs.tokenCount(c));
-            }
-          } else {
-            unordered.add(c);
-          }
-        }
+        boolean claimed = claimIfDue();
         boolean ran = cycle();
-        if (claimed.isEmpty() && !ran) {
+        if (!claimed && !ran) {
           pause(waiting.isEmpty() ? 200 : 20);
         }
       } catch (Exception e) {
@@ -191,6 +195,40 @@ public final class Worker implements AutoCloseable {
   }
 
   private static final Set<String> FUSED = Set.of("forward", "forward_backward");
+
+  /**
+   * Claims what is queued for this worker, unless samples are decoding and nothing was signalled
+   * within the claim interval (then a claim per token would only load the database).
+   *
+   * @return whether it claimed anything
+   */
+  private boolean claimIfDue() throws SQLException {
+    long now = System.nanoTime();
+    if (decoder.rows() > 0 && !queued && now - lastClaim < CLAIM_INTERVAL.toNanos()) {
+      return false;
+    }
+    queued = false;
+    lastClaim = now;
+    List<String> full =
+        heldPerTenant.entrySet().stream()
+            .filter(e -> e.getValue() >= settings.claimLimit())
+            .map(Map.Entry::getKey)
+            .toList();
+    List<Claimed> claimed =
+        store.claim(settings.workerId(), base.name(), full, settings.claimLimit());
+    for (Claimed c : claimed) {
+      heldPerTenant.merge(c.tenantId(), 1, Integer::sum);
+      if (c.ordered()) {
+        waiting.computeIfAbsent(c.modelId(), k -> new TreeMap<>()).put(c.seqId(), c);
+        if (FUSED.contains(c.kind())) {
+          tokens.put(c.id(), Inputs.tokenCount(c));
+        }
+      } else {
+        unordered.add(c);
+      }
+    }
+    return !claimed.isEmpty();
+  }
 
   /**
    * Frees the adapters of training runs whose session has been silent for the session timeout and
@@ -214,7 +252,7 @@ public final class Worker implements AutoCloseable {
     }
   }
 
-  /** One clock cycle: the fused batch, then the barriers, then sampling and the rest. */
+  /** One clock cycle: the fused batch, then the barriers, the rest, and decoding. */
   private boolean cycle() throws Exception {
     long start = System.nanoTime();
     List<CyclePlan.Ready> ready = new ArrayList<>();
@@ -255,6 +293,8 @@ public final class Worker implements AutoCloseable {
     }
     ran |= runBarriers();
     ran |= runUnordered();
+    long training = System.nanoTime() - start;
+    ran |= decode(Math.min(training, MAX_DECODE_SLICE.toNanos()));
     if (ran) {
       cycles++;
       fusedRequests += batch.size();
@@ -269,6 +309,7 @@ public final class Worker implements AutoCloseable {
               batchTokens,
               fusedRequests,
               heldPerTenant.values().stream().mapToInt(Integer::intValue).sum(),
+              decoder.rows(),
               executor.cacheStats());
       batch.forEach(c -> tokens.remove(c.id()));
     }
@@ -287,6 +328,7 @@ public final class Worker implements AutoCloseable {
         .put("last_fused_requests", s.lastFusedRequests())
         .put("last_fused_tokens", s.lastFusedTokens())
         .put("held_requests", s.held())
+        .put("decoding_samples", s.decoding())
         .put("adapter_slots", settings.adapterSlots())
         .put("resident_adapters", a.resident())
         .put("host_adapters", a.host())
@@ -313,6 +355,7 @@ public final class Worker implements AutoCloseable {
         s.lastFusedTokens(),
         s.fusedRequests(),
         s.held(),
+        s.decoding(),
         executor.cacheStats());
   }
 
@@ -364,40 +407,88 @@ public final class Worker implements AutoCloseable {
     return ran;
   }
 
-  /**
-   * Requests outside any run's seq order, at most one per tenant per cycle (oldest first): the
-   * sampling requests decode together in one batch across their adapters; the others (e.g.
-   * unload_model) run alone.
-   */
-  private boolean runUnordered() throws Exception {
-    Set<String> served = new HashSet<>();
-    List<Claimed> samples = new ArrayList<>();
-    List<Claimed> others = new ArrayList<>();
+  /** Requests outside any run's seq order other than sampling (e.g. unload_model). */
+  private boolean runUnordered() throws SQLException {
+    boolean ran = false;
     for (Iterator<Claimed> it = unordered.iterator(); it.hasNext(); ) {
       Claimed c = it.next();
-      if (served.add(c.tenantId())) {
+      if (!c.kind().equals("sample")) {
         it.remove();
-        heldPerTenant.merge(c.tenantId(), -1, Integer::sum);
-        (c.kind().equals("sample") ? samples : others).add(c);
+        release(c);
+        run(c);
+        ran = true;
       }
     }
-    heldPerTenant.values().removeIf(n -> n <= 0);
-    for (Claimed c : others) {
-      run(c);
+    return ran;
+  }
+
+  /**
+   * Lets waiting sample requests join the decode batch, then decodes for {@code budgetNanos} (at
+   * least one token while any sample decodes), claiming between tokens so that new requests join at
+   * the next token boundary.
+   */
+  private boolean decode(long budgetNanos) throws SQLException {
+    admitSamples();
+    if (decoder.rows() == 0) {
+      return false;
     }
-    if (!samples.isEmpty()) {
+    long start = System.nanoTime();
+    do {
+      int rows = decoder.rows();
       long t0 = System.nanoTime();
-      List<Executor.Done> done = executor.sampleBatch(samples);
-      long took = System.nanoTime() - t0;
+      List<Executor.Done> done = decoder.step();
+      metrics.decodeStep(rows, System.nanoTime() - t0);
       for (Executor.Done d : done) {
-        if (d.error() != null) {
-          failWith(d.request(), d.error(), took);
-        } else {
-          complete(d.request(), d.outcome(), took);
+        finishSample(d);
+      }
+      if (claimIfDue()) {
+        admitSamples();
+      }
+    } while (running && decoder.rows() > 0 && System.nanoTime() - start < budgetNanos);
+    return true;
+  }
+
+  /** Waiting sample requests join the batch, oldest first, one per tenant in turn, while room. */
+  private void admitSamples() throws SQLException {
+    boolean joined = true;
+    while (joined && decoder.hasRoom()) {
+      joined = false;
+      Set<String> served = new HashSet<>();
+      for (Iterator<Claimed> it = unordered.iterator(); it.hasNext() && decoder.hasRoom(); ) {
+        Claimed c = it.next();
+        if (c.kind().equals("sample") && served.add(c.tenantId())) {
+          it.remove();
+          joined = true;
+          decodingSince.put(c.id(), System.nanoTime());
+          mdc(c);
+          try {
+            decoder.admit(c);
+          } catch (RuntimeException | SQLException e) {
+            finishSample(new Executor.Done(c, null, Executor.asRuntime(e)));
+          } finally {
+            MDC.clear();
+          }
         }
       }
     }
-    return !served.isEmpty();
+  }
+
+  private void finishSample(Executor.Done d) throws SQLException {
+    Claimed c = d.request();
+    long took = System.nanoTime() - decodingSince.remove(c.id());
+    release(c);
+    if (d.error() != null) {
+      failWith(c, d.error(), took);
+    } else {
+      complete(c, d.outcome(), took);
+    }
+  }
+
+  /** A request no longer counts against its tenant's claims here. */
+  private void release(Claimed c) {
+    if (heldPerTenant.merge(c.tenantId(), -1, Integer::sum) <= 0) {
+      heldPerTenant.remove(c.tenantId());
+    }
   }
 
   /** A training request leaves the queue: it counts no more against its tenant's claims. */
@@ -405,18 +496,18 @@ public final class Worker implements AutoCloseable {
     if (c.seqId() != null) {
       lastSeq.merge(c.modelId(), c.seqId(), Math::max);
     }
-    heldPerTenant.merge(c.tenantId(), -1, Integer::sum);
+    release(c);
   }
 
   private int storedLastSeq(String modelId) {
     try {
       return store.run(modelId).map(WorkerStore.Run::lastSeqId).orElse(-1);
-    } catch (java.sql.SQLException e) {
+    } catch (SQLException e) {
       throw new IllegalStateException(e);
     }
   }
 
-  private void run(Claimed c) throws java.sql.SQLException {
+  private void run(Claimed c) throws SQLException {
     long t0 = System.nanoTime();
     mdc(c);
     try {
@@ -433,14 +524,13 @@ public final class Worker implements AutoCloseable {
     }
   }
 
-  private void complete(Claimed c, Executor.Outcome out, long runNanos)
-      throws java.sql.SQLException {
+  private void complete(Claimed c, Executor.Outcome out, long runNanos) throws SQLException {
     store.complete(c, WireJson.mapper().valueToTree(out.result()), out.tokens());
     metrics.finished(c, true, runNanos, out.tokens());
     onFinished.accept(c.id());
   }
 
-  private void failWith(Claimed c, Exception e, long runNanos) throws java.sql.SQLException {
+  private void failWith(Claimed c, Exception e, long runNanos) throws SQLException {
     mdc(c);
     try {
       if (e instanceof UserError) {
@@ -455,7 +545,7 @@ public final class Worker implements AutoCloseable {
     metrics.finished(c, false, runNanos, 0);
   }
 
-  private void fail(Claimed c, String error, String category) throws java.sql.SQLException {
+  private void fail(Claimed c, String error, String category) throws SQLException {
     store.fail(c, error, category);
     onFinished.accept(c.id());
   }
@@ -496,7 +586,7 @@ public final class Worker implements AutoCloseable {
     // What it claimed and had not run goes back to the queue now rather than after the lease.
     try {
       store.release(settings.workerId());
-    } catch (java.sql.SQLException e) {
+    } catch (SQLException e) {
       log.warn("could not release the claims of {}", settings.workerId(), e);
     }
     executor.close();

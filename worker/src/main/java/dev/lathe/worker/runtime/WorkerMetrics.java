@@ -15,7 +15,8 @@ import java.util.function.ToDoubleFunction;
 /**
  * What the worker loop reports to Micrometer: per primitive, how long requests waited in the queue
  * and how long they ran; per tenant, requests and tokens; per clock cycle, its duration and the
- * fused batch's size; and the adapter cache's hits, misses, evictions and swap time.
+ * fused batch's size; per decode step, its rows and duration; and the adapter cache's hits, misses,
+ * evictions and swap time.
  */
 final class WorkerMetrics {
 
@@ -87,6 +88,20 @@ final class WorkerMetrics {
           .register(registry)
           .increment(tokens);
     }
+  }
+
+  /** A decode step ran: one token for each of {@code rows} samples. */
+  void decodeStep(int rows, long nanos) {
+    DistributionSummary.builder("lathe.worker.decode.rows")
+        .description("samples decoding together in one step")
+        .tag("base_model", baseModel)
+        .register(registry)
+        .record(rows);
+    Timer.builder("lathe.worker.decode.step")
+        .description("time of one decode step")
+        .tag("base_model", baseModel)
+        .register(registry)
+        .record(nanos, TimeUnit.NANOSECONDS);
   }
 
   /** A clock cycle ran. */

@@ -63,6 +63,15 @@ public final class DecodeBatch<K> implements AutoCloseable {
     return rows() == 0;
   }
 
+  /** The requests in the batch: joining, or with a sample still decoding. */
+  public List<K> keys() {
+    Set<Member<K>> members = Collections.newSetFromMap(new IdentityHashMap<>());
+    List<K> keys = new ArrayList<>();
+    joining.forEach(j -> keys.add(j.key));
+    rows.stream().filter(r -> members.add(r.member)).forEach(r -> keys.add(r.member.key));
+    return keys;
+  }
+
   /** The adapters of the requests in the batch (they must stay open until those finish). */
   public Set<LoraAdapter> adapters() {
     Set<LoraAdapter> in = Collections.newSetFromMap(new IdentityHashMap<>());

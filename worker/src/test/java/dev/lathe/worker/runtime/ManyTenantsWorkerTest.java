@@ -29,7 +29,8 @@ class ManyTenantsWorkerTest extends WorkerHarness {
         slots,
         hostSlots,
         8192,
-        Duration.ofMinutes(10));
+        Duration.ofMinutes(10),
+        64);
   }
 
   List<String> runs(String prefix) {
@@ -146,7 +147,8 @@ class ManyTenantsWorkerTest extends WorkerHarness {
             4,
             4,
             8192,
-            Duration.ofSeconds(1));
+            Duration.ofSeconds(1),
+            64);
     try (Worker w = worker(quick)) {
       forwardBackward(model, 1, "silent sessions lose nothing");
       awaitDone(model, 1);
@@ -167,16 +169,30 @@ class ManyTenantsWorkerTest extends WorkerHarness {
   }
 
   String status(String model) {
-    return jdbc.queryForObject(
-        "SELECT status FROM training_runs WHERE id = ?", String.class, model);
+    return status(model, "training_runs");
+  }
+
+  String status(String id, String table) {
+    return jdbc.queryForObject("SELECT status FROM " + table + " WHERE id = ?", String.class, id);
   }
 
   /** A sample request of {@code tenant} on the base model or a checkpoint path, queued. */
   void enqueueSample(String id, String tenant, String modelPath, int[] prompt, long seed) {
+    enqueueSample(id, tenant, modelPath, prompt, seed, 2, 6);
+  }
+
+  void enqueueSample(
+      String id,
+      String tenant,
+      String modelPath,
+      int[] prompt,
+      long seed,
+      int samples,
+      int maxTokens) {
     Map<String, Object> body = new java.util.HashMap<>();
     body.put("prompt", Map.of("chunks", List.of(Map.of("type", "encoded_text", "tokens", prompt))));
-    body.put("num_samples", 2);
-    body.put("sampling_params", Map.of("max_tokens", 6, "temperature", 1.0, "seed", seed));
+    body.put("num_samples", samples);
+    body.put("sampling_params", Map.of("max_tokens", maxTokens, "temperature", 1.0, "seed", seed));
     body.put("prompt_logprobs", true);
     if (modelPath != null) {
       body.put("model_path", modelPath);
@@ -235,7 +251,7 @@ class ManyTenantsWorkerTest extends WorkerHarness {
         resultOf("alone-" + i);
       }
     }
-    // Together: queued while no worker runs, then one cycle decodes the three as one batch.
+    // Together: queued while no worker runs, then they decode as one batch (3 × 2 samples).
     for (int i = 0; i < 3; i++) {
       enqueueSample("together-" + i, tenants[i], paths[i], prompts[i], 100 + i);
     }
@@ -243,20 +259,68 @@ class ManyTenantsWorkerTest extends WorkerHarness {
       for (int i = 0; i < 3; i++) {
         resultOf("together-" + i);
       }
-      assertThat(w.stats().cycles()).isEqualTo(1);
+      assertThat(maxDecodeRows()).isEqualTo(6);
     }
     for (int i = 0; i < 3; i++) {
-      var alone = dev.lathe.contracts.WireJson.mapper().readTree(resultOf("alone-" + i));
-      var together = dev.lathe.contracts.WireJson.mapper().readTree(resultOf("together-" + i));
-      for (int s = 0; s < 2; s++) {
-        assertThat(together.get("sequences").get(s).get("tokens"))
-            .as("tenant %d sample %d", i, s)
-            .isEqualTo(alone.get("sequences").get(s).get("tokens"));
-        var a = alone.get("sequences").get(s).get("logprobs");
-        var b = together.get("sequences").get(s).get("logprobs");
-        for (int t = 0; t < a.size(); t++) {
-          assertThat(b.get(t).asDouble()).isCloseTo(a.get(t).asDouble(), Offset.offset(1e-4));
-        }
+      assertSameSamples("together-" + i, "alone-" + i);
+    }
+  }
+
+  @Test
+  void aSampleRequestJoinsARunningDecodeAndLeavesItFirst() throws Exception {
+    int[] longPrompt = {3, 1, 4, 1, 5};
+    int[] shortPrompt = {2, 7, 1, 8, 2, 8, 1, 8, 2, 8, 4, 5};
+    try (Worker w = worker()) {
+      enqueueSample("long", "tenant-l", null, longPrompt, 1, 1, 1500);
+      w.signal();
+      awaitStatus("long", "running");
+      while (w.stats().decoding() == 0) {
+        Thread.sleep(5);
+      }
+      enqueueSample("short", "tenant-s", null, shortPrompt, 2, 2, 5);
+      w.signal();
+      resultOf("short");
+      // With a decode batch per cycle, the short request would wait for the long one to end.
+      assertThat(status("long", "requests")).isEqualTo("running");
+      resultOf("long");
+      assertThat(maxDecodeRows()).isEqualTo(3);
+    }
+    try (Worker w = worker()) {
+      enqueueSample("short-alone", "tenant-s", null, shortPrompt, 2, 2, 5);
+      enqueueSample("long-alone", "tenant-l", null, longPrompt, 1, 1, 1500);
+      resultOf("short-alone");
+      resultOf("long-alone");
+    }
+    assertSameSamples("short", "short-alone");
+    assertSameSamples("long", "long-alone");
+  }
+
+  /** The most samples one decode step has held. */
+  double maxDecodeRows() {
+    return registry.get("lathe.worker.decode.rows").summary().max();
+  }
+
+  void awaitStatus(String id, String status) throws InterruptedException {
+    for (int i = 0; i < 600 && !status(id, "requests").equals(status); i++) {
+      Thread.sleep(10);
+    }
+    assertThat(status(id, "requests")).isEqualTo(status);
+  }
+
+  /** Two requests' samples: the same tokens, logprobs to float rounding. */
+  void assertSameSamples(String id, String reference) throws InterruptedException {
+    var mapper = dev.lathe.contracts.WireJson.mapper();
+    var expected = mapper.readTree(resultOf(reference)).get("sequences");
+    var actual = mapper.readTree(resultOf(id)).get("sequences");
+    assertThat(actual.size()).isEqualTo(expected.size());
+    for (int s = 0; s < expected.size(); s++) {
+      assertThat(actual.get(s).get("tokens"))
+          .as("%s sample %d", id, s)
+          .isEqualTo(expected.get(s).get("tokens"));
+      var a = expected.get(s).get("logprobs");
+      var b = actual.get(s).get("logprobs");
+      for (int t = 0; t < a.size(); t++) {
+        assertThat(b.get(t).asDouble()).isCloseTo(a.get(t).asDouble(), Offset.offset(1e-4));
       }
     }
   }
