@@ -283,13 +283,14 @@ async function liveView() {
         : el("tr", {}, el("td", { colspan: 4, class: "muted" }, "empty"))),
     el("h2", {}, "Workers"),
     el("table", { id: "workers" },
-      el("tr", {}, ["Worker", "Base model", "Host", "Heartbeat", "Resident adapters", "Cache hit rate", "Last cycle", "Fused requests"].map((h) => el("th", {}, h))),
+      el("tr", {}, ["Worker", "Base model", "Host", "Heartbeat", "Resident adapters", "Cache hit rate", "Last cycle", "Fused requests", "Decoding samples"].map((h) => el("th", {}, h))),
       live.workers.map((w) => el("tr", {},
         el("td", {}, w.worker_id), el("td", {}, w.base_model), el("td", {}, w.hostname), el("td", {}, `${age(w.heartbeat_at)} ago`),
         el("td", {}, `${w.stats.resident_adapters ?? 0} / ${w.stats.adapter_slots ?? "?"}`),
         el("td", {}, w.stats.hit_rate == null ? "" : `${(100 * w.stats.hit_rate).toFixed(1)} %`),
         el("td", {}, w.stats.last_cycle_ms == null ? "" : `${w.stats.last_cycle_ms.toFixed(1)} ms`),
-        el("td", {}, w.stats.last_fused_requests ?? "")))));
+        el("td", {}, w.stats.last_fused_requests ?? ""),
+        el("td", {}, w.stats.decoding_samples ?? "")))));
 }
 
 async function render() {

@@ -8,6 +8,7 @@ import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.lora.LoraSpec;
 import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.BaseModel;
+import dev.lathe.worker.sampling.DecodeBatch;
 import dev.lathe.worker.sampling.Sampler;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -20,7 +21,8 @@ import java.util.Map;
  * against one tenant alone and against the same tokens run tenant by tenant with an adapter swap
  * before each (one resident slot, the others in host memory), all in the same run. Also the time of
  * a resident hit and of a swap-in from host memory, and sampling from 8 adapters batched against
- * one after another.
+ * one after another, and a stream of sampling requests of mixed lengths decoded in static batches
+ * against continuous batching.
  *
  * <pre>bench/multitenant.sh [tiny|bench|all] [examples per tenant] [seq] [max tenants]</pre>
  */
@@ -94,6 +96,7 @@ public final class MultiTenantBenchmark {
     }
     swapTimes(adapters, m);
     sampling(base, adapters.subList(0, Math.min(8, adapters.size())), m, reps);
+    continuous(base, adapters.subList(0, Math.min(8, adapters.size())), m);
     adapters.forEach(LoraAdapter::close);
   }
 
@@ -134,6 +137,94 @@ public final class MultiTenantBenchmark {
         tokens / together.seconds(),
         tokens / oneByOne.seconds(),
         oneByOne.seconds() / together.seconds());
+  }
+
+  /**
+   * 32 sampling requests on the adapters, all queued at once, of mixed lengths (one in four wants
+   * 128 tokens, the others 8 to 32), at most 8 decoding at a time: static batches of 8 (each
+   * decodes until its longest request ends) against continuous batching (a request joins as soon as
+   * one leaves). Tokens/s and the mean time until a request's result, median of 3 runs each.
+   */
+  static void continuous(BaseModel base, List<LoraAdapter> adapters, NDManager m) {
+    int rows = 8;
+    int[] lengths = {128, 8, 16, 32};
+    List<Sampler.Job> jobs = new ArrayList<>();
+    long tokens = 0;
+    for (int i = 0; i < 32; i++) {
+      int[] prompt = new int[4 + (i * 7) % 13];
+      for (int t = 0; t < prompt.length; t++) {
+        prompt[t] = (t * 17 + i) % 256;
+      }
+      int max = lengths[i % lengths.length];
+      tokens += max;
+      jobs.add(
+          new Sampler.Job(
+              adapters.get(i % adapters.size()),
+              new Sampler.Request(
+                  prompt, 1, max, 1.0, -1, 1.0, (long) i, List.of(), null, false, 0)));
+    }
+    double[][] runs = new double[2][3]; // seconds of each run: [static, continuous][run]
+    double[][] latency = new double[2][3]; // mean seconds until a request's result
+    staticBatches(base, jobs, rows, m); // warm-up
+    for (int run = 0; run < 3; run++) {
+      for (int mode = 0; mode < 2; mode++) {
+        long start = System.nanoTime();
+        double[] finished =
+            mode == 0 ? staticBatches(base, jobs, rows, m) : continuousBatch(base, jobs, rows, m);
+        runs[mode][run] = (System.nanoTime() - start) / 1e9;
+        latency[mode][run] =
+            java.util.Arrays.stream(finished).map(f -> (f - start) / 1e9).average().orElseThrow();
+      }
+    }
+    for (double[] r : runs) {
+      java.util.Arrays.sort(r);
+    }
+    for (double[] l : latency) {
+      java.util.Arrays.sort(l);
+    }
+    System.out.printf(
+        "sampling stream (32 requests, %d tokens, <= %d decoding): static batches %.0f tokens/s,"
+            + " mean latency %.2f s; continuous batching %.0f tokens/s (%.2fx), mean latency"
+            + " %.2f s (%.2fx sooner)%n",
+        tokens,
+        rows,
+        tokens / runs[0][1],
+        latency[0][1],
+        tokens / runs[1][1],
+        runs[0][1] / runs[1][1],
+        latency[1][1],
+        latency[0][1] / latency[1][1]);
+  }
+
+  /** Decodes the jobs {@code rows} at a time; returns each one's finishing nanoTime. */
+  private static double[] staticBatches(
+      BaseModel base, List<Sampler.Job> jobs, int rows, NDManager m) {
+    double[] finished = new double[jobs.size()];
+    for (int from = 0; from < jobs.size(); from += rows) {
+      int to = Math.min(from + rows, jobs.size());
+      Sampler.sample(base.llama(), jobs.subList(from, to), m);
+      java.util.Arrays.fill(finished, from, to, System.nanoTime());
+    }
+    return finished;
+  }
+
+  /** Decodes the jobs with at most {@code rows} at a time, refilling as soon as one ends. */
+  private static double[] continuousBatch(
+      BaseModel base, List<Sampler.Job> jobs, int rows, NDManager m) {
+    double[] finished = new double[jobs.size()];
+    try (DecodeBatch<Integer> batch = new DecodeBatch<>(base.llama(), m)) {
+      int next = 0;
+      while (next < jobs.size() || !batch.isEmpty()) {
+        while (next < jobs.size() && batch.rows() < rows) {
+          batch.admit(next, jobs.get(next));
+          next++;
+        }
+        for (DecodeBatch.Finished<Integer> f : batch.step()) {
+          finished[f.key()] = System.nanoTime();
+        }
+      }
+    }
+    return finished;
   }
 
   /** Median time of a resident hit and of a swap-in from host memory (with an eviction). */
