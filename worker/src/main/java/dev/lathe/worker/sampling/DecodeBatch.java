@@ -6,7 +6,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.lora.LoraAdapter;
-import dev.lathe.worker.lora.LoraRows;
+import dev.lathe.worker.lora.LoraGather;
 import dev.lathe.worker.model.llama.KvCache;
 import dev.lathe.worker.model.llama.Llama;
 import dev.lathe.worker.model.llama.LoraHook;
@@ -42,6 +42,8 @@ public final class DecodeBatch<K> implements AutoCloseable {
   private final List<Row<K>> rows = new ArrayList<>(); // in cache row order
   private float[] logits = new float[0]; // [rows, V]: each row's next-token logits
   private KvCache cache; // null while no row decodes
+  private LoraHook lora; // the rows' adapters; null when rows joined or left since it was built
+  private LoraGather gathered; // what lora holds, when it gathers
 
   public DecodeBatch(Llama model, NDManager parent) {
     this.model = model;
@@ -192,6 +194,7 @@ public final class DecodeBatch<K> implements AutoCloseable {
       joining.clear();
     }
     logits = next;
+    rowsChanged();
   }
 
   private int countJoining() {
@@ -218,6 +221,7 @@ public final class DecodeBatch<K> implements AutoCloseable {
     old.close();
     rows.clear();
     rows.addAll(kept);
+    rowsChanged();
   }
 
   /** Each row's latest token through the model: the next step's logits. */
@@ -225,15 +229,15 @@ public final class DecodeBatch<K> implements AutoCloseable {
     int n = rows.size();
     long[][] next = new long[n][1];
     int[] leftPad = new int[n];
-    List<LoraRows.Segment> segments = new ArrayList<>();
     for (int r = 0; r < n; r++) {
       Row<K> row = rows.get(r);
       next[r][0] = row.tokens[row.size - 1];
       leftPad[r] = row.leftPad;
-      segments.add(new LoraRows.Segment(row.member.job.adapter(), 1));
     }
     boolean padded = Arrays.stream(leftPad).anyMatch(p -> p > 0);
-    LoraHook lora = LoraRows.of(segments);
+    if (lora == null) {
+      lora = hook();
+    }
     try (NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
       NDArray ids = manager.create(next);
@@ -242,6 +246,29 @@ public final class DecodeBatch<K> implements AutoCloseable {
               ? model.forwardLeftPadded(ids, leftPad, lora, cache)
               : model.forward(ids, null, lora, cache);
       logits = out.toType(DataType.FLOAT32, false).toFloatArray();
+    }
+  }
+
+  /**
+   * The rows' adapters: one adapter (or none) for the whole batch as is; several by gather and
+   * batched matmul, which costs the same few operations per linear however many adapters decode.
+   */
+  private LoraHook hook() {
+    List<LoraAdapter> adapters = rows.stream().map(r -> r.member.job.adapter()).toList();
+    LoraAdapter first = adapters.getFirst();
+    if (adapters.stream().allMatch(a -> a == first)) {
+      return first == null ? LoraHook.NONE : first.hook();
+    }
+    gathered = LoraGather.of(adapters, manager);
+    return gathered;
+  }
+
+  /** Rows joined or left: the adapters' hook is built again before the next forward. */
+  private void rowsChanged() {
+    lora = null;
+    if (gathered != null) {
+      gathered.close();
+      gathered = null;
     }
   }
 
@@ -303,6 +330,7 @@ public final class DecodeBatch<K> implements AutoCloseable {
 
   @Override
   public void close() {
+    rowsChanged();
     joining.clear();
     rows.clear();
     manager.close();
