@@ -108,6 +108,7 @@ public final class Worker implements AutoCloseable {
   private final Map<String, Integer> tokens = new HashMap<>();
   private final Map<String, Integer> heldPerTenant = new HashMap<>();
   private final Map<String, Long> decodingSince = new HashMap<>(); // request id → nanoTime
+  private final Set<String> gapWarned = new HashSet<>(); // requests logged as running past a gap
   private long cycles;
   private long fusedRequests;
   private volatile Stats stats = new Stats(0, 0, 0, 0, 0, 0, 0, null);
@@ -379,9 +380,9 @@ public final class Worker implements AutoCloseable {
       boolean next = head.seqId() == last + 1 || head.kind().equals("create_model");
       boolean gapExpired =
           System.nanoTime() - head.claimedAtNanos() > settings.gapTimeout().toNanos();
-      if (!next && gapExpired) {
+      if (!next && gapExpired && gapWarned.add(head.id())) {
         log.warn(
-            "model {}: seq_id {} ran after waiting {} for seq_id {}",
+            "model {}: seq_id {} runs after waiting {} for seq_id {}",
             modelId,
             head.seqId(),
             settings.gapTimeout(),
@@ -496,6 +497,7 @@ public final class Worker implements AutoCloseable {
     if (c.seqId() != null) {
       lastSeq.merge(c.modelId(), c.seqId(), Math::max);
     }
+    gapWarned.remove(c.id());
     release(c);
   }
 
