@@ -10,9 +10,10 @@ import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Service;
 
 /**
- * A tenant's limits, enforced before anything is stored: tokens per minute (a token bucket in this
- * api process, refilled continuously), training runs, and checkpoint bytes. Over a limit is a 429
- * with Retry-After; a single call bigger than a whole minute's tokens is a 400.
+ * A tenant's limits, enforced before anything is stored: tokens per minute (a token bucket in the
+ * database, refilled continuously and shared by every api replica), training runs, and checkpoint
+ * bytes. Over a limit is a 429 with Retry-After; a single call bigger than a whole minute's tokens
+ * is a 400.
  */
 @Service
 public class TenantQuotas {
@@ -24,42 +25,12 @@ public class TenantQuotas {
 
   private final JdbcClient jdbc;
   private final Map<String, Cached> quotas = new ConcurrentHashMap<>();
-  private final Map<String, Bucket> buckets = new ConcurrentHashMap<>();
 
   TenantQuotas(JdbcClient jdbc) {
     this.jdbc = jdbc;
   }
 
   private record Cached(Quotas quotas, long readAt) {}
-
-  /** Tokens per minute as a bucket of that capacity, refilled at capacity / 60 per second. */
-  private static final class Bucket {
-    double tokens;
-    long at = System.nanoTime();
-    int capacity;
-
-    Bucket(int capacity) {
-      this.capacity = capacity;
-      this.tokens = capacity;
-    }
-
-    /** Takes n tokens, or returns the seconds until there would be enough. */
-    synchronized long take(long n, int capacityNow) {
-      if (capacityNow != capacity) {
-        tokens = Math.min(tokens, capacityNow);
-        capacity = capacityNow;
-      }
-      long now = System.nanoTime();
-      double perSecond = capacity / 60.0;
-      tokens = Math.min(capacity, tokens + (now - at) / 1e9 * perSecond);
-      at = now;
-      if (tokens >= n) {
-        tokens -= n;
-        return 0;
-      }
-      return Math.max(1, (long) Math.ceil((n - tokens) / perSecond));
-    }
-  }
 
   /** The tenant's quotas, read from the database at most every few seconds. */
   Quotas of(String tenantId) {
@@ -87,7 +58,6 @@ public class TenantQuotas {
   /** Forgets what was cached: the quotas just changed. */
   void changed(String tenantId) {
     quotas.remove(tenantId);
-    buckets.remove(tenantId);
   }
 
   /** Charges a call's tokens to the tenant's per-minute budget. */
@@ -100,14 +70,50 @@ public class TenantQuotas {
       throw ApiException.badRequest(
           field, tokens + " tokens exceed this tenant's limit of " + perMinute + " per minute");
     }
-    long wait =
-        buckets
-            .computeIfAbsent(caller.tenantId(), k -> new Bucket(perMinute))
-            .take(tokens, perMinute);
+    long wait = take(caller.tenantId(), tokens, perMinute);
     if (wait > 0) {
       throw ApiException.tooMany(
           field, "this tenant's " + perMinute + " tokens per minute are used up", wait);
     }
+  }
+
+  /**
+   * Takes n tokens from the tenant's bucket (capacity: a minute's tokens, refilled at a sixtieth of
+   * that per second), or returns the seconds until there would be enough. One statement: the row
+   * lock orders concurrent takers, on this replica or any other.
+   */
+  private long take(String tenantId, long n, int perMinute) {
+    String refilled =
+        "least(:cap, b.tokens + extract(epoch FROM clock_timestamp() - b.updated_at) * :cap / 60.0)";
+    boolean taken =
+        jdbc.sql(
+                "INSERT INTO token_buckets AS b (tenant_id, tokens, updated_at)"
+                    + " VALUES (:tenant, :cap - :n, clock_timestamp())"
+                    + " ON CONFLICT (tenant_id) DO UPDATE"
+                    + " SET tokens = "
+                    + refilled
+                    + " - :n, updated_at = clock_timestamp()"
+                    + " WHERE "
+                    + refilled
+                    + " >= :n"
+                    + " RETURNING tokens")
+            .param("tenant", tenantId)
+            .param("cap", (double) perMinute)
+            .param("n", (double) n)
+            .query(Double.class)
+            .optional()
+            .isPresent();
+    if (taken) {
+      return 0;
+    }
+    double available =
+        jdbc.sql("SELECT " + refilled + " FROM token_buckets b WHERE tenant_id = :tenant")
+            .param("tenant", tenantId)
+            .param("cap", (double) perMinute)
+            .query(Double.class)
+            .optional()
+            .orElse((double) perMinute);
+    return Math.max(1, (long) Math.ceil((n - available) / (perMinute / 60.0)));
   }
 
   /** Refuses a new training run beyond the tenant's number of adapters. */
