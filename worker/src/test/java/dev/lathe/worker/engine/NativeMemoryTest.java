@@ -10,10 +10,13 @@ import dev.lathe.worker.lora.LoraSpec;
 import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.BaseModel;
 import dev.lathe.worker.optim.AdamW;
+import dev.lathe.worker.sampling.DecodeBatch;
 import dev.lathe.worker.sampling.Sampler;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -55,6 +58,60 @@ class NativeMemoryTest {
       assertThat(end - warm)
           .as("RSS after warm-up %d, after 1000 steps %d", warm, end)
           .isLessThan(32L << 20);
+    }
+  }
+
+  /**
+   * Continuous batching rebuilds the KV cache and the gathered adapters at every join and leave:
+   * 2,000 decode steps with requests of three adapters and the base model coming and going leave
+   * native memory where warm-up left it.
+   */
+  @Test
+  void requestsJoiningAndLeavingADecodeBatchKeepResidentMemoryFlat() throws IOException {
+    try (NDManager m = NDManager.newBaseManager();
+        BaseModel base = TinyModel.load(m, DataType.FLOAT32);
+        DecodeBatch<Integer> batch = new DecodeBatch<>(base.llama(), m)) {
+      List<LoraAdapter> adapters = new ArrayList<>();
+      adapters.add(null);
+      for (int i = 0; i < 3; i++) {
+        adapters.add(
+            LoraAdapter.create(base.config(), LoraSpec.of(4 << i, i), m, DataType.FLOAT32));
+      }
+      long warm = 0;
+      int joined = 0;
+      for (int step = 1; step <= 2000; step++) {
+        if (step % 3 == 0 && batch.rows() < 8) {
+          int[] prompt = new int[2 + joined % 9];
+          Arrays.fill(prompt, 7 + joined % 50);
+          batch.admit(
+              joined,
+              new Sampler.Job(
+                  adapters.get(joined % adapters.size()),
+                  new Sampler.Request(
+                      prompt,
+                      1 + joined % 2,
+                      4 + joined % 17,
+                      1,
+                      -1,
+                      1,
+                      (long) joined,
+                      List.of(),
+                      null,
+                      false,
+                      0)));
+          joined++;
+        }
+        batch.step();
+        if (step == 400) {
+          warm = residentBytes();
+        }
+      }
+      long end = residentBytes();
+      assertThat(joined).isGreaterThan(600);
+      assertThat(end - warm)
+          .as("RSS after warm-up %d, after 2000 steps %d", warm, end)
+          .isLessThan(32L << 20);
+      adapters.stream().filter(a -> a != null).forEach(LoraAdapter::close);
     }
   }
 
