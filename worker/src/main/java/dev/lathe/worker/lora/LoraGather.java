@@ -72,32 +72,33 @@ public final class LoraGather implements LoraHook, AutoCloseable {
       long in = any.a().getShape().get(1);
       long out = any.b().getShape().get(0);
       DataType dtype = any.a().getDataType();
-      try (NDManager tmp = m.newSubManager()) {
-        NDList aT = new NDList(tmp.zeros(new Shape(in, rank), dtype)); // entry 0: the base model
-        NDList bT = new NDList(tmp.zeros(new Shape(rank, out), dtype));
+      try (NDScope scope = new NDScope()) { // closes every intermediate array
+        scope.suppressNotUsedWarning();
+        NDList aT = new NDList(m.zeros(new Shape(in, rank), dtype)); // entry 0: the base model
+        NDList bT = new NDList(m.zeros(new Shape(rank, out), dtype));
         for (LoraAdapter a : adapters) {
           LoraAdapter.Pair p = e.getValue().get(a);
           if (p == null) {
-            aT.add(tmp.zeros(new Shape(in, rank), dtype));
-            bT.add(tmp.zeros(new Shape(rank, out), dtype));
+            aT.add(m.zeros(new Shape(in, rank), dtype));
+            bT.add(m.zeros(new Shape(rank, out), dtype));
             continue;
           }
           NDArray at = p.a().transpose(); // [in, r]
           NDArray bt = p.b().mul(a.spec().scaling()).transpose(); // [r, out]
-          at.attach(tmp);
-          bt.attach(tmp);
           int pad = rank - a.rank();
-          aT.add(pad == 0 ? at : at.concat(tmp.zeros(new Shape(in, pad), dtype), 1)); // [in, R]
-          bT.add(pad == 0 ? bt : bt.concat(tmp.zeros(new Shape(pad, out), dtype), 0)); // [R, out]
+          aT.add(pad == 0 ? at : at.concat(m.zeros(new Shape(in, pad), dtype), 1)); // [in, R]
+          bT.add(pad == 0 ? bt : bt.concat(m.zeros(new Shape(pad, out), dtype), 0)); // [R, out]
         }
         NDArray[] pair = {NDArrays.stack(aT), NDArrays.stack(bT)}; // [U+1, in, R], [U+1, R, out]
+        NDScope.unregister(pair); // they live as long as this hook
         pair[0].attach(m);
         pair[1].attach(m);
-        NDScope.unregister(pair); // they live as long as this hook, not a caller's scope
         stacks.put(e.getKey(), pair);
       }
     }
-    return new LoraGather(m, stacks, m.create(index));
+    NDArray rowIndex = m.create(index);
+    NDScope.unregister(rowIndex);
+    return new LoraGather(m, stacks, rowIndex);
   }
 
   private static String key(int layer, Module module) {

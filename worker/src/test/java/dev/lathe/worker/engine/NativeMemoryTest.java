@@ -102,7 +102,7 @@ class NativeMemoryTest {
           joined++;
         }
         batch.step();
-        if (step == 400) {
+        if (step == 800) {
           warm = residentBytes();
         }
       }
