@@ -38,6 +38,7 @@ public final class DecodeBatch<K> implements AutoCloseable {
   private final Llama model;
   private final NDManager manager;
   private final int vocab;
+  private final List<Member<K>> members = new ArrayList<>(); // admitted and not yet returned
   private final List<Member<K>> joining = new ArrayList<>();
   private final List<Row<K>> rows = new ArrayList<>(); // in cache row order
   private float[] logits = new float[0]; // [rows, V]: each row's next-token logits
@@ -65,13 +66,12 @@ public final class DecodeBatch<K> implements AutoCloseable {
     return rows() == 0;
   }
 
-  /** The requests in the batch: joining, or with a sample still decoding. */
+  /**
+   * The requests admitted and not yet returned by {@link #step()}: after a step that threw, those
+   * whose fate is unknown.
+   */
   public List<K> keys() {
-    Set<Member<K>> members = Collections.newSetFromMap(new IdentityHashMap<>());
-    List<K> keys = new ArrayList<>();
-    joining.forEach(j -> keys.add(j.key));
-    rows.stream().filter(r -> members.add(r.member)).forEach(r -> keys.add(r.member.key));
-    return keys;
+    return members.stream().map(m -> m.key).toList();
   }
 
   /** The adapters of the requests in the batch (they must stay open until those finish). */
@@ -115,7 +115,9 @@ public final class DecodeBatch<K> implements AutoCloseable {
         last = out.get("0, -1, :").toType(DataType.FLOAT32, false).toFloatArray(); // [V]
       }
       prefilled.repeatRows(req.numSamples()); // outside the scope: the cache keeps these arrays
-      joining.add(new Member<>(key, job, prompts, prefilled, last));
+      Member<K> member = new Member<>(key, job, prompts, prefilled, last);
+      joining.add(member);
+      members.add(member);
     } catch (RuntimeException e) {
       prefilled.close();
       throw e;
@@ -151,6 +153,7 @@ public final class DecodeBatch<K> implements AutoCloseable {
     if (!rows.isEmpty()) {
       forward();
     }
+    members.removeIf(m -> m.running == 0 && m.prefilled == null);
     return finished;
   }
 
@@ -331,6 +334,7 @@ public final class DecodeBatch<K> implements AutoCloseable {
   @Override
   public void close() {
     rowsChanged();
+    members.clear();
     joining.clear();
     rows.clear();
     manager.close();

@@ -3,6 +3,7 @@ package dev.lathe.worker.sampling;
 import static dev.lathe.worker.sampling.BatchedSamplingTest.prompt;
 import static dev.lathe.worker.sampling.BatchedSamplingTest.trained;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.lathe.worker.WithTinyModel;
 import dev.lathe.worker.lora.LoraAdapter;
@@ -99,6 +100,20 @@ class ContinuousBatchingTest extends WithTinyModel {
         batch.step().forEach(f -> order.add(f.key()));
       }
       assertThat(order).containsExactly("short", "long");
+    }
+  }
+
+  @Test
+  void aStepThatFailsLeavesEveryUnfinishedRequestToFail() {
+    LoraAdapter adapter = trained(4, 9);
+    try (DecodeBatch<String> batch = new DecodeBatch<>(base.llama(), manager)) {
+      batch.admit("one", new Sampler.Job(adapter, request(prompt(3, 1), 1, 2, 1.0, 1)));
+      batch.admit("two", new Sampler.Job(adapter, request(prompt(4, 2), 2, 9, 1.0, 2)));
+      assertThat(batch.step()).isEmpty();
+      adapter.close(); // the next forward fails: its weights are gone
+      assertThatThrownBy(batch::step).isInstanceOf(IllegalStateException.class);
+      // "one" ended in the failed step before the forward threw, unreturned: both are reported.
+      assertThat(batch.keys()).containsExactlyInAnyOrder("one", "two");
     }
   }
 
