@@ -9,7 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import dev.lathe.worker.lora.LoraAdapter;
-import dev.lathe.worker.lora.LoraRows;
+import dev.lathe.worker.lora.LoraGather;
 import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.llama.Llama;
 import dev.lathe.worker.model.llama.LoraHook;
@@ -169,7 +169,7 @@ public final class ForwardBackward {
       long[] targets = new long[b * t];
       int[] lengths = new int[b];
       List<Part> parts = new ArrayList<>(jobs.size());
-      List<LoraRows.Segment> segments = new ArrayList<>(jobs.size());
+      List<LoraAdapter> adapters = new ArrayList<>(b); // each row's
       int row = 0;
       for (Job job : jobs) {
         int first = row;
@@ -180,14 +180,18 @@ public final class ForwardBackward {
             tokens[row * t + i] = e.tokens()[i];
             targets[row * t + i] = tt == null ? 0 : (long) tt[i];
           }
+          adapters.add(job.adapter());
           row++;
         }
         parts.add(part(job, first, t, dtype, m));
-        segments.add(new LoraRows.Segment(job.adapter(), job.examples().size()));
       }
       Shape shape = new Shape(b, t);
       return new Batch(
-          m.create(tokens, shape), lengths, m.create(targets, shape), LoraRows.of(segments), parts);
+          m.create(tokens, shape),
+          lengths,
+          m.create(targets, shape),
+          LoraGather.forRows(adapters, dtype, m),
+          parts);
     }
 
     private static Part part(Job job, int firstRow, int t, DataType dtype, NDManager m) {

@@ -160,6 +160,11 @@ public final class LoraAdapter implements AutoCloseable {
     };
   }
 
+  /** The A and B this adapter has for the linear at {@code layer}/{@code module}, or null. */
+  public Pair pair(int layer, Module module) {
+    return byLayerModule.get(layer + "/" + module);
+  }
+
   /**
    * This adapter's delta s·x·Aᵀ·Bᵀ [B, T, out] for the linear at {@code layer}/{@code module} with
    * input x [B, T, in], or null where it does not adapt that linear.

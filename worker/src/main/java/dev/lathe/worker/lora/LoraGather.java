@@ -14,106 +14,140 @@ import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
- * A different adapter on each row of a batch with the same few operations per linear however many
- * adapters there are: every adapter's Aᵀ and (s·B)ᵀ are stacked once, zero-padded to the largest
- * rank (entry 0 is all zeros, for rows on the base model), and each step every row gathers its own
- * and runs one batched matmul pair. Segment matmuls ({@link LoraRows}) cost a matmul pair per
- * adapter per linear, which dominates a decode step of many adapters and one token per row. For
- * inference: the stacks are copies, so no gradient reaches the adapters.
+ * A different adapter on each row of a batch, with the same few operations per linear however many
+ * adapters the batch holds: the adapters' A and B are stacked (zero-padded to the largest rank),
+ * each row gathers its own, and one batched matmul pair and a per-row scale give every row its
+ * delta. Applying each adapter to its own rows instead costs a matmul pair and slicing per adapter
+ * per linear, in the forward and again in the backward, which dominates a small batch of many
+ * tenants.
+ *
+ * <p>A linear's stacks are built when it is first applied, in the gradient mode of that moment:
+ * built while recording (a fused forward_backward), the gradient flows back through them to each
+ * adapter's own A and B, from its own rows only; built for decoding, they are reused by every step
+ * until the batch's rows change.
  */
 public final class LoraGather implements LoraHook, AutoCloseable {
 
-  private final NDManager manager;
-  private final Map<String, NDArray[]>
-      stacks; // layer/module → {Aᵀ [U+1, in, R], (s·B)ᵀ [U+1, R, out]}
-  private final NDArray index; // [rows] each row's entry in the stacks
+  private final NDManager manager; // the stacks, index and scales
+  private final List<LoraAdapter> adapters; // distinct, in order of first row
+  private final boolean baseRows; // some rows use no adapter: stack entry U is all zeros
+  private final int rank; // the largest rank
+  private final NDArray index; // [B] each row's stack entry
+  private final NDArray scale; // [B, 1, 1] each row's adapter scaling s
+  private final Map<String, Optional<NDArray[]>> stacks = new HashMap<>();
 
-  private LoraGather(NDManager manager, Map<String, NDArray[]> stacks, NDArray index) {
+  private LoraGather(
+      NDManager manager,
+      List<LoraAdapter> adapters,
+      boolean baseRows,
+      NDArray index,
+      NDArray scale) {
     this.manager = manager;
-    this.stacks = stacks;
+    this.adapters = adapters;
+    this.baseRows = baseRows;
+    this.rank = adapters.stream().mapToInt(LoraAdapter::rank).max().orElse(0);
     this.index = index;
+    this.scale = scale;
   }
 
   /**
-   * The hook for a batch whose row r uses {@code rows.get(r)} (null: the base model). Close it when
-   * the batch's rows change.
+   * The hook for a batch whose row r uses {@code rows.get(r)} (null: the base model): that
+   * adapter's own when every row uses the same one (or none), else a {@link LoraGather} (close it
+   * when the batch is done with; it is also closed with {@code parent}).
    */
-  public static LoraGather of(List<LoraAdapter> rows, NDManager parent) {
+  public static LoraHook forRows(List<LoraAdapter> rows, DataType dtype, NDManager parent) {
+    LoraAdapter first = rows.getFirst();
+    if (rows.stream().allMatch(a -> a == first)) {
+      return first == null ? LoraHook.NONE : first.hook();
+    }
+    return of(rows, dtype, parent);
+  }
+
+  /** A gathering hook for a batch whose row r uses {@code rows.get(r)} (null: the base model). */
+  public static LoraGather of(List<LoraAdapter> rows, DataType dtype, NDManager parent) {
     NDManager m = parent.newSubManager();
     Map<LoraAdapter, Integer> entry = new IdentityHashMap<>();
     List<LoraAdapter> adapters = new ArrayList<>();
+    for (LoraAdapter a : rows) {
+      if (a != null && !entry.containsKey(a)) {
+        entry.put(a, adapters.size());
+        adapters.add(a);
+      }
+    }
     long[] index = new long[rows.size()];
+    float[] scale = new float[rows.size()];
+    boolean baseRows = false;
     for (int r = 0; r < rows.size(); r++) {
       LoraAdapter a = rows.get(r);
-      if (a != null) {
-        index[r] =
-            entry.computeIfAbsent(
-                a,
-                k -> {
-                  adapters.add(k);
-                  return adapters.size();
-                });
-      }
-    }
-    int rank = adapters.stream().mapToInt(LoraAdapter::rank).max().orElse(0);
-    Map<String, Map<LoraAdapter, LoraAdapter.Pair>> byLinear = new HashMap<>();
-    for (LoraAdapter a : adapters) {
-      for (LoraAdapter.Pair p : a.pairs().values()) {
-        byLinear
-            .computeIfAbsent(key(p.layer(), p.module()), k -> new IdentityHashMap<>())
-            .put(a, p);
-      }
-    }
-    Map<String, NDArray[]> stacks = new HashMap<>();
-    for (var e : byLinear.entrySet()) {
-      LoraAdapter.Pair any = e.getValue().values().iterator().next();
-      long in = any.a().getShape().get(1);
-      long out = any.b().getShape().get(0);
-      DataType dtype = any.a().getDataType();
-      try (NDScope scope = new NDScope()) { // closes every intermediate array
-        scope.suppressNotUsedWarning();
-        NDList aT = new NDList(m.zeros(new Shape(in, rank), dtype)); // entry 0: the base model
-        NDList bT = new NDList(m.zeros(new Shape(rank, out), dtype));
-        for (LoraAdapter a : adapters) {
-          LoraAdapter.Pair p = e.getValue().get(a);
-          if (p == null) {
-            aT.add(m.zeros(new Shape(in, rank), dtype));
-            bT.add(m.zeros(new Shape(rank, out), dtype));
-            continue;
-          }
-          NDArray at = p.a().transpose(); // [in, r]
-          NDArray bt = p.b().mul(a.spec().scaling()).transpose(); // [r, out]
-          int pad = rank - a.rank();
-          aT.add(pad == 0 ? at : at.concat(m.zeros(new Shape(in, pad), dtype), 1)); // [in, R]
-          bT.add(pad == 0 ? bt : bt.concat(m.zeros(new Shape(pad, out), dtype), 0)); // [R, out]
-        }
-        NDArray[] pair = {NDArrays.stack(aT), NDArrays.stack(bT)}; // [U+1, in, R], [U+1, R, out]
-        NDScope.unregister(pair); // they live as long as this hook
-        pair[0].attach(m);
-        pair[1].attach(m);
-        stacks.put(e.getKey(), pair);
-      }
+      baseRows |= a == null;
+      index[r] = a == null ? adapters.size() : entry.get(a);
+      scale[r] = a == null ? 0 : (float) a.spec().scaling();
     }
     NDArray rowIndex = m.create(index);
-    NDScope.unregister(rowIndex);
-    return new LoraGather(m, stacks, rowIndex);
-  }
-
-  private static String key(int layer, Module module) {
-    return layer + "/" + module;
+    NDArray rowScale = m.create(scale, new Shape(rows.size(), 1, 1)).toType(dtype, false);
+    NDScope.unregister(rowIndex, rowScale);
+    return new LoraGather(m, adapters, baseRows, rowIndex, rowScale);
   }
 
   @Override
   public NDArray apply(int layer, Module module, NDArray x, NDArray y) {
-    NDArray[] s = stacks.get(key(layer, module));
-    if (s == null) {
+    Optional<NDArray[]> s =
+        stacks.computeIfAbsent(layer + "/" + module, k -> stack(layer, module, x.getDataType()));
+    if (s.isEmpty()) {
       return y;
     }
-    NDArray a = s[0].get(index); // [B, in, R]
-    NDArray b = s[1].get(index); // [B, R, out]
-    return y.add(x.matMul(a).matMul(b)); // [B, T, in]·[B, in, R]·[B, R, out] → [B, T, out]
+    NDArray a = s.get()[0].get(index).transpose(0, 2, 1); // [B, in, R]
+    NDArray b = s.get()[1].get(index).transpose(0, 2, 1); // [B, R, out]
+    return y.add(x.matMul(a).matMul(b).mul(scale)); // [B, T, in]·[B, in, R]·[B, R, out]·[B, 1, 1]
+  }
+
+  /**
+   * Every adapter's A [U(+1), R, in] and B [U(+1), out, R] for one linear, padded to rank R (and a
+   * zero entry for base rows); empty if no adapter adapts it.
+   */
+  private Optional<NDArray[]> stack(int layer, Module module, DataType dtype) {
+    List<LoraAdapter.Pair> pairs = new ArrayList<>();
+    LoraAdapter.Pair any = null;
+    for (LoraAdapter a : adapters) {
+      LoraAdapter.Pair p = a.pair(layer, module);
+      pairs.add(p);
+      any = any == null ? p : any;
+    }
+    if (any == null) {
+      return Optional.empty();
+    }
+    long in = any.a().getShape().get(1);
+    long out = any.b().getShape().get(0);
+    NDList as = new NDList();
+    NDList bs = new NDList();
+    for (LoraAdapter.Pair p : pairs) {
+      long r = p == null ? 0 : p.a().getShape().get(0);
+      as.add(padded(p == null ? null : p.a(), new Shape(rank - r, in), 0, dtype));
+      bs.add(padded(p == null ? null : p.b(), new Shape(out, rank - r), 1, dtype));
+    }
+    if (baseRows) {
+      as.add(manager.zeros(new Shape(rank, in), dtype));
+      bs.add(manager.zeros(new Shape(out, rank), dtype));
+    }
+    NDArray[] pair = {NDArrays.stack(as), NDArrays.stack(bs)};
+    // Kept (and closed) with this hook; while recording, still part of the graph.
+    NDScope.unregister(pair);
+    for (NDArray p : pair) {
+      p.attach(manager);
+    }
+    return Optional.of(pair);
+  }
+
+  /** {@code x} with {@code pad} zeros appended along {@code axis}; all zeros if x is null. */
+  private NDArray padded(NDArray x, Shape pad, int axis, DataType dtype) {
+    if (pad.get(axis) == 0) {
+      return x;
+    }
+    NDArray zeros = manager.zeros(pad, dtype);
+    return x == null ? zeros : x.concat(zeros, axis);
   }
 
   @Override

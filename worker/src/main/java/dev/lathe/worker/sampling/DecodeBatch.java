@@ -24,7 +24,7 @@ import java.util.SplittableRandom;
  * alone; at the next step its cache is stacked beside the others', all right-aligned at the widest
  * (the others shift right, so a row's position is its slot minus its left padding). Rows that
  * finish leave the batch at once, and the padding every remaining row shares is cut off. Each row
- * uses its request's adapter ({@link LoraRows}) and sampling parameters, and draws from its own
+ * uses its request's adapter ({@link LoraGather}) and sampling parameters, and draws from its own
  * generator seeded by (seed, sample index): a request's tokens are those it gets alone, whatever
  * joins or leaves beside it; its logprobs agree to float rounding.
  *
@@ -44,7 +44,6 @@ public final class DecodeBatch<K> implements AutoCloseable {
   private float[] logits = new float[0]; // [rows, V]: each row's next-token logits
   private KvCache cache; // null while no row decodes
   private LoraHook lora; // the rows' adapters; null when rows joined or left since it was built
-  private LoraGather gathered; // what lora holds, when it gathers
 
   public DecodeBatch(Llama model, NDManager parent) {
     this.model = model;
@@ -252,27 +251,18 @@ public final class DecodeBatch<K> implements AutoCloseable {
     }
   }
 
-  /**
-   * The rows' adapters: one adapter (or none) for the whole batch as is; several by gather and
-   * batched matmul, which costs the same few operations per linear however many adapters decode.
-   */
+  /** The rows' adapters: one adapter (or none) for all, or gathered per row. */
   private LoraHook hook() {
     List<LoraAdapter> adapters = rows.stream().map(r -> r.member.job.adapter()).toList();
-    LoraAdapter first = adapters.getFirst();
-    if (adapters.stream().allMatch(a -> a == first)) {
-      return first == null ? LoraHook.NONE : first.hook();
-    }
-    gathered = LoraGather.of(adapters, manager);
-    return gathered;
+    return LoraGather.forRows(adapters, model.dtype(), manager);
   }
 
   /** Rows joined or left: the adapters' hook is built again before the next forward. */
   private void rowsChanged() {
-    lora = null;
-    if (gathered != null) {
+    if (lora instanceof LoraGather gathered) {
       gathered.close();
-      gathered = null;
     }
+    lora = null;
   }
 
   private static boolean stops(Row<?> row) {

@@ -202,19 +202,28 @@ class FusedBatchTest {
     return out;
   }
 
-  private static void assertSameResult(ForwardBackward.Result fused, ForwardBackward.Result alone) {
+  /**
+   * Losses and logprobs within 1e-5; in float32 relative to the value's size where that is above 1
+   * (1e-5 of a logprob of -6 is some 20 float32 steps: a batched matmul of gathered adapters sums
+   * in another order than one adapter's plain matmul).
+   */
+  private void assertSameResult(ForwardBackward.Result fused, ForwardBackward.Result alone) {
     assertThat(fused.tokens()).isEqualTo(alone.tokens());
-    assertThat(fused.loss())
-        .isCloseTo(alone.loss(), org.assertj.core.data.Offset.offset(TOLERANCE));
+    assertThat(fused.loss()).isCloseTo(alone.loss(), within(alone.loss()));
     assertThat(fused.logprobs()).hasSameSizeAs(alone.logprobs());
     for (int i = 0; i < alone.logprobs().size(); i++) {
       float[] f = fused.logprobs().get(i);
       float[] a = alone.logprobs().get(i);
       assertThat(f).hasSameSizeAs(a);
       for (int j = 0; j < a.length; j++) {
-        assertThat((double) f[j]).isCloseTo(a[j], org.assertj.core.data.Offset.offset(TOLERANCE));
+        assertThat((double) f[j]).isCloseTo(a[j], within(a[j]));
       }
     }
+  }
+
+  private org.assertj.core.data.Offset<Double> within(double value) {
+    double scale = dtype == DataType.FLOAT32 ? Math.max(1, Math.abs(value)) : 1;
+    return org.assertj.core.data.Offset.offset(TOLERANCE * scale);
   }
 
   /** Within a tolerance relative to the gradient's largest entry where that is above 1. */

@@ -30,7 +30,7 @@ class LoraGatherTest extends WithTinyModel {
     for (int i : new int[] {-1, 0, 2, 1, 0, -1, 2}) {
       rows.add(i < 0 ? null : adapters.get(i));
     }
-    try (LoraGather gather = LoraGather.of(rows, manager);
+    try (LoraGather gather = LoraGather.of(rows, DataType.FLOAT32, manager);
         NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
       int checked = 0;
