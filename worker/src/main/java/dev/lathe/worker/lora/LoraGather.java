@@ -19,10 +19,10 @@ import java.util.Optional;
 /**
  * A different adapter on each row of a batch, with the same few operations per linear however many
  * adapters the batch holds: the adapters' A and B are stacked (zero-padded to the largest rank),
- * each row gathers its own, and one batched matmul pair and a per-row scale give every row its
- * delta. Applying each adapter to its own rows instead costs a matmul pair and slicing per adapter
- * per linear, in the forward and again in the backward, which dominates a small batch of many
- * tenants.
+ * each row picks its own A and scaled B (a matmul with one-hot rows), and one batched matmul pair
+ * gives every row its delta. Applying each adapter to its own rows instead costs a matmul pair and
+ * slicing per adapter per linear, in the forward and again in the backward, which dominates a small
+ * batch of many tenants.
  *
  * <p>A linear's stacks are built when it is first applied, in the gradient mode of that moment:
  * built while recording (a fused forward_backward), the gradient flows back through them to each
@@ -33,24 +33,18 @@ public final class LoraGather implements LoraHook, AutoCloseable {
 
   private final NDManager manager; // the stacks, index and scales
   private final List<LoraAdapter> adapters; // distinct, in order of first row
-  private final boolean baseRows; // some rows use no adapter: stack entry U is all zeros
   private final int rank; // the largest rank
-  private final NDArray index; // [B] each row's stack entry
-  private final NDArray scale; // [B, 1, 1] each row's adapter scaling s
+  private final NDArray select; // [B, U] one-hot: row r's adapter (no 1 in a base-model row)
+  private final NDArray selectScaled; // [B, U] the same, times that adapter's scaling s
   private final Map<String, Optional<NDArray[]>> stacks = new HashMap<>();
 
   private LoraGather(
-      NDManager manager,
-      List<LoraAdapter> adapters,
-      boolean baseRows,
-      NDArray index,
-      NDArray scale) {
+      NDManager manager, List<LoraAdapter> adapters, NDArray select, NDArray selectScaled) {
     this.manager = manager;
     this.adapters = adapters;
-    this.baseRows = baseRows;
     this.rank = adapters.stream().mapToInt(LoraAdapter::rank).max().orElse(0);
-    this.index = index;
-    this.scale = scale;
+    this.select = select;
+    this.selectScaled = selectScaled;
   }
 
   /**
@@ -77,19 +71,21 @@ public final class LoraGather implements LoraHook, AutoCloseable {
         adapters.add(a);
       }
     }
-    long[] index = new long[rows.size()];
-    float[] scale = new float[rows.size()];
-    boolean baseRows = false;
+    int u = adapters.size();
+    double[] select = new double[rows.size() * u];
+    double[] scaled = new double[rows.size() * u];
     for (int r = 0; r < rows.size(); r++) {
       LoraAdapter a = rows.get(r);
-      baseRows |= a == null;
-      index[r] = a == null ? adapters.size() : entry.get(a);
-      scale[r] = a == null ? 0 : (float) a.spec().scaling();
+      if (a != null) {
+        select[r * u + entry.get(a)] = 1;
+        scaled[r * u + entry.get(a)] = a.spec().scaling();
+      }
     }
-    NDArray rowIndex = m.create(index);
-    NDArray rowScale = m.create(scale, new Shape(rows.size(), 1, 1)).toType(dtype, false);
-    NDScope.unregister(rowIndex, rowScale);
-    return new LoraGather(m, adapters, baseRows, rowIndex, rowScale);
+    Shape shape = new Shape(rows.size(), u);
+    NDArray one = m.create(select, shape).toType(dtype, false);
+    NDArray s = m.create(scaled, shape).toType(dtype, false);
+    NDScope.unregister(one, s);
+    return new LoraGather(m, adapters, one, s);
   }
 
   @Override
@@ -99,14 +95,23 @@ public final class LoraGather implements LoraHook, AutoCloseable {
     if (s.isEmpty()) {
       return y;
     }
-    NDArray a = s.get()[0].get(index).transpose(0, 2, 1); // [B, in, R]
-    NDArray b = s.get()[1].get(index).transpose(0, 2, 1); // [B, R, out]
-    return y.add(x.matMul(a).matMul(b).mul(scale)); // [B, T, in]·[B, in, R]·[B, R, out]·[B, 1, 1]
+    // Each row's A and s·B, picked by a matmul with the one-hot rows (its backward is a matmul
+    // too, where a gather's would scatter-add into the stack one row at a time).
+    NDArray a = pick(select, s.get()[0]).transpose(0, 2, 1); // [B, in, R]
+    NDArray b = pick(selectScaled, s.get()[1]).transpose(0, 2, 1); // [B, R, out]
+    return y.add(x.matMul(a).matMul(b)); // [B, T, in]·[B, in, R]·[B, R, out]
+  }
+
+  /** rows [B, U] · stack [U, d1, d2] → [B, d1, d2]. */
+  private static NDArray pick(NDArray rows, NDArray stack) {
+    Shape s = stack.getShape();
+    return rows.matMul(stack.reshape(s.get(0), -1))
+        .reshape(rows.getShape().get(0), s.get(1), s.get(2));
   }
 
   /**
-   * Every adapter's A [U(+1), R, in] and B [U(+1), out, R] for one linear, padded to rank R (and a
-   * zero entry for base rows); empty if no adapter adapts it.
+   * Every adapter's A [U, R, in] and B [U, out, R] for one linear, padded to rank R (zeros for an
+   * adapter that does not adapt it); empty if none does.
    */
   private Optional<NDArray[]> stack(int layer, Module module, DataType dtype) {
     List<LoraAdapter.Pair> pairs = new ArrayList<>();
@@ -127,10 +132,6 @@ public final class LoraGather implements LoraHook, AutoCloseable {
       long r = p == null ? 0 : p.a().getShape().get(0);
       as.add(padded(p == null ? null : p.a(), new Shape(rank - r, in), 0, dtype));
       bs.add(padded(p == null ? null : p.b(), new Shape(out, rank - r), 1, dtype));
-    }
-    if (baseRows) {
-      as.add(manager.zeros(new Shape(rank, in), dtype));
-      bs.add(manager.zeros(new Shape(out, rank), dtype));
     }
     NDArray[] pair = {NDArrays.stack(as), NDArrays.stack(bs)};
     // Kept (and closed) with this hook; while recording, still part of the graph.
