@@ -52,9 +52,6 @@ public final class Worker implements AutoCloseable {
   /** While samples decode, how often the worker looks for new requests unless signalled. */
   static final Duration CLAIM_INTERVAL = Duration.ofMillis(20);
 
-  /** The most time one cycle decodes for (the heartbeat must not wait on it). */
-  static final Duration MAX_DECODE_SLICE = Duration.ofSeconds(1);
-
   /**
    * @param workerId this process's id in request rows and leases
    * @param storage where adapters and checkpoints are written
@@ -119,6 +116,7 @@ public final class Worker implements AutoCloseable {
   private boolean signalled;
   private volatile boolean queued; // a request was queued since the last claim
   private long lastClaim;
+  private long nextHeartbeat;
 
   /**
    * @param onFinished told the id of every request this worker finishes (for long-polls)
@@ -172,17 +170,9 @@ public final class Worker implements AutoCloseable {
 
   private void loop() {
     GradMode.off();
-    long nextHeartbeat = 0;
     while (running) {
       try {
-        if (System.nanoTime() >= nextHeartbeat) {
-          int reclaimed = store.heartbeat(settings.workerId(), base.name(), LEASE, statsJson());
-          if (reclaimed > 0) {
-            log.warn("{} requests of stopped workers went back to the queue", reclaimed);
-          }
-          unloadIdleRuns();
-          nextHeartbeat = System.nanoTime() + HEARTBEAT.toNanos();
-        }
+        heartbeatIfDue();
         boolean claimed = claimIfDue();
         boolean ran = cycle();
         if (!claimed && !ran) {
@@ -196,6 +186,22 @@ public final class Worker implements AutoCloseable {
   }
 
   private static final Set<String> FUSED = Set.of("forward", "forward_backward");
+
+  /**
+   * Renews the lease (taking back the requests of stopped workers) and unloads silent runs, once
+   * per {@link #HEARTBEAT}.
+   */
+  private void heartbeatIfDue() throws Exception {
+    if (System.nanoTime() < nextHeartbeat) {
+      return;
+    }
+    int reclaimed = store.heartbeat(settings.workerId(), base.name(), LEASE, statsJson());
+    if (reclaimed > 0) {
+      log.warn("{} requests of stopped workers went back to the queue", reclaimed);
+    }
+    unloadIdleRuns();
+    nextHeartbeat = System.nanoTime() + HEARTBEAT.toNanos();
+  }
 
   /**
    * Claims what is queued for this worker, unless samples are decoding and nothing was signalled
@@ -295,7 +301,7 @@ public final class Worker implements AutoCloseable {
     ran |= runBarriers();
     ran |= runUnordered();
     long training = System.nanoTime() - start;
-    ran |= decode(Math.min(training, MAX_DECODE_SLICE.toNanos()));
+    ran |= decode(training);
     if (ran) {
       cycles++;
       fusedRequests += batch.size();
@@ -428,7 +434,7 @@ public final class Worker implements AutoCloseable {
    * least one token while any sample decodes), claiming between tokens so that new requests join at
    * the next token boundary.
    */
-  private boolean decode(long budgetNanos) throws SQLException {
+  private boolean decode(long budgetNanos) throws Exception {
     admitSamples();
     if (decoder.rows() == 0) {
       return false;
@@ -445,6 +451,7 @@ public final class Worker implements AutoCloseable {
       if (claimIfDue()) {
         admitSamples();
       }
+      heartbeatIfDue();
     } while (running && decoder.rows() > 0 && System.nanoTime() - start < budgetNanos);
     return true;
   }

@@ -270,7 +270,9 @@ class ManyTenantsWorkerTest extends WorkerHarness {
   void aSampleRequestJoinsARunningDecodeAndLeavesItFirst() throws Exception {
     int[] longPrompt = {3, 1, 4, 1, 5};
     int[] shortPrompt = {2, 7, 1, 8, 2, 8, 1, 8, 2, 8, 4, 5};
+    String model = run("tenant-t", "beside-decoding:0", 8);
     try (Worker w = worker()) {
+      awaitDone(model, 0);
       enqueueSample("long", "tenant-l", null, longPrompt, 1, 1, 1500);
       w.signal();
       awaitStatus("long", "running");
@@ -278,9 +280,11 @@ class ManyTenantsWorkerTest extends WorkerHarness {
         Thread.sleep(5);
       }
       enqueueSample("short", "tenant-s", null, shortPrompt, 2, 2, 5);
+      forwardBackward(model, 1, "training goes on while samples decode");
       w.signal();
       resultOf("short");
-      // With a decode batch per cycle, the short request would wait for the long one to end.
+      awaitDone(model, 1);
+      // With a decode batch per cycle, both would wait for the long request to end.
       assertThat(status("long", "requests")).isEqualTo("running");
       resultOf("long");
       assertThat(maxDecodeRows()).isEqualTo(3);
