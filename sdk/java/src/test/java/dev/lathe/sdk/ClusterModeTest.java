@@ -57,6 +57,11 @@ class ClusterModeTest {
         TrainingClient crashed = service.createLoraTrainingClient("lathe-tiny", config).join();
         TrainingClient calm = service.createLoraTrainingClient("lathe-tiny", config).join();
         JdbcTemplate jdbc = new JdbcTemplate(db);
+        // The worker serves health and metrics, not the REST API.
+        assertThat(first.getJson("/actuator/health/readiness").path("status").asString())
+            .isEqualTo("UP");
+        assertThat(first.getJson("/api/v1/get_server_capabilities").path("status").asInt())
+            .isEqualTo(404);
         assertThat(
                 jdbc.queryForObject(
                     "SELECT count(*) FROM worker_leases WHERE expires_at > now()", Integer.class))

@@ -62,7 +62,8 @@ final class LatheServer implements AutoCloseable {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
     while (true) {
       try {
-        if (http.send(get("/api/v1/healthz"), HttpResponse.BodyHandlers.discarding()).statusCode()
+        if (http.send(get("/actuator/health/readiness"), HttpResponse.BodyHandlers.discarding())
+                .statusCode()
             == 200) {
           break;
         }
