@@ -289,10 +289,10 @@ class ManyTenantsWorkerTest extends WorkerHarness {
       resultOf("long");
       assertThat(maxDecodeRows()).isEqualTo(3);
     }
-    try (Worker w = worker()) {
+    try (Worker w = worker()) { // one after the other
       enqueueSample("short-alone", "tenant-s", null, shortPrompt, 2, 2, 5);
-      enqueueSample("long-alone", "tenant-l", null, longPrompt, 1, 1, 1500);
       resultOf("short-alone");
+      enqueueSample("long-alone", "tenant-l", null, longPrompt, 1, 1, 1500);
       resultOf("long-alone");
     }
     assertSameSamples("short", "short-alone");
