@@ -108,8 +108,12 @@ public final class DecodeBatch<K> implements AutoCloseable {
       try (NDScope scope = new NDScope()) {
         scope.suppressNotUsedWarning();
         long[] prompt = Arrays.stream(req.prompt()).asLongStream().toArray();
-        NDArray out = model.forward(manager.create(new long[][] {prompt}), null, hook, prefilled);
-        // out: [1, P, V]
+        NDArray ids = manager.create(new long[][] {prompt});
+        boolean wantsPrompt = req.promptLogprobs() || req.topkPromptLogprobs() > 0;
+        NDArray out = // [1, P, V], or [1, 1, V] when only the next token's distribution is needed
+            wantsPrompt
+                ? model.forward(ids, null, hook, prefilled)
+                : model.forwardLast(ids, hook, prefilled);
         prompts = promptLogprobs(out, req);
         last = out.get("0, -1, :").toType(DataType.FLOAT32, false).toFloatArray(); // [V]
       }

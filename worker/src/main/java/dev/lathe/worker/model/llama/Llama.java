@@ -58,7 +58,19 @@ public final class Llama {
    * @return logits [B, T, V]; position t predicts the token after tokens[:, t]
    */
   public NDArray forward(NDArray tokens, int[] lengths, LoraHook lora, KvCache cache) {
-    return forward(tokens, lengths, null, lora, cache);
+    return forward(tokens, lengths, null, lora, cache, false);
+  }
+
+  /**
+   * Logits of the last position only, as a prefill that needs just the next token's distribution:
+   * the unembedding runs on one position instead of all (a prompt of 2,048 tokens over a 150k
+   * vocabulary would otherwise make 1.2 GB of float32 logits).
+   *
+   * @param tokens [B, T] token ids (int64), no padding
+   * @return logits [B, 1, V]
+   */
+  public NDArray forwardLast(NDArray tokens, LoraHook lora, KvCache cache) {
+    return forward(tokens, null, null, lora, cache, true);
   }
 
   /**
@@ -70,11 +82,11 @@ public final class Llama {
    * @return logits [B, T, V]
    */
   public NDArray forwardLeftPadded(NDArray tokens, int[] leftPad, LoraHook lora, KvCache cache) {
-    return forward(tokens, null, leftPad, lora, cache);
+    return forward(tokens, null, leftPad, lora, cache, false);
   }
 
   private NDArray forward(
-      NDArray tokens, int[] lengths, int[] leftPad, LoraHook lora, KvCache cache) {
+      NDArray tokens, int[] lengths, int[] leftPad, LoraHook lora, KvCache cache, boolean last) {
     NDManager m = tokens.getManager();
     int batch = (int) tokens.getShape().get(0);
     int t = (int) tokens.getShape().get(1);
@@ -89,6 +101,9 @@ public final class Llama {
     }
     if (cache != null) {
       cache.advance(t);
+    }
+    if (last) {
+      x = x.get(":, -1:, :"); // [B, 1, hidden]
     }
     NDArray h = rmsNorm(x, weights.norm());
     return lora.apply(-1, Module.LM_HEAD, h, h.matMul(weights.lmHead().transpose()));
