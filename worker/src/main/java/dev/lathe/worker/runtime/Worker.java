@@ -108,6 +108,9 @@ public final class Worker implements AutoCloseable {
   private final Set<String> gapWarned = new HashSet<>(); // requests logged as running past a gap
   private long cycles;
   private long fusedRequests;
+  private long lastCycleNanos;
+  private int lastFusedRequests;
+  private long lastFusedTokens;
   private volatile Stats stats = new Stats(0, 0, 0, 0, 0, 0, 0, null);
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition wake = lock.newCondition();
@@ -301,27 +304,31 @@ public final class Worker implements AutoCloseable {
     ran |= runBarriers();
     ran |= runUnordered();
     long training = System.nanoTime() - start;
-    ran |= decode(training);
     if (ran) {
+      // A clock cycle is the training part; decode steps have metrics of their own.
       cycles++;
       fusedRequests += batch.size();
-      long took = System.nanoTime() - start;
-      long batchTokens = batch.stream().mapToLong(c -> tokens.getOrDefault(c.id(), 0)).sum();
-      metrics.cycle(took, batch.size(), batchTokens);
+      lastCycleNanos = training;
+      lastFusedRequests = batch.size();
+      lastFusedTokens = batch.stream().mapToLong(c -> tokens.getOrDefault(c.id(), 0)).sum();
+      metrics.cycle(training, lastFusedRequests, lastFusedTokens);
+      batch.forEach(c -> tokens.remove(c.id()));
+    }
+    boolean decoded = decode(training);
+    if (ran || decoded) {
       stats =
           new Stats(
               cycles,
-              took,
-              batch.size(),
-              batchTokens,
+              lastCycleNanos,
+              lastFusedRequests,
+              lastFusedTokens,
               fusedRequests,
               heldPerTenant.values().stream().mapToInt(Integer::intValue).sum(),
               decoder.rows(),
               executor.cacheStats());
-      batch.forEach(c -> tokens.remove(c.id()));
     }
     waiting.values().removeIf(TreeMap::isEmpty);
-    return ran;
+    return ran || decoded;
   }
 
   /** What the lease row shows operators (the admin dashboard's live view). */
