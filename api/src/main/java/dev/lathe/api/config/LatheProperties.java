@@ -7,6 +7,7 @@ import jakarta.validation.constraints.NotNull;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.util.unit.DataSize;
 import org.springframework.validation.annotation.Validated;
 
 /**
@@ -75,6 +76,8 @@ public record LatheProperties(
    * @param cycleTokens tokens one fused batch aims to hold, shared equally by its tenants
    * @param sessionTimeout the adapters of a session silent this long are saved and unloaded
    * @param decodeRows samples one decode batch holds; new sample requests join while fewer decode
+   * @param decodeCache the most the decode batch's KV cache may take; a request joins only if the
+   *     cache with it stays within (a request alone always runs)
    */
   public record Worker(
       @NotNull Duration gapTimeout,
@@ -83,5 +86,6 @@ public record LatheProperties(
       @Min(0) int hostAdapterSlots,
       @Min(1) int cycleTokens,
       @NotNull Duration sessionTimeout,
-      @Min(1) int decodeRows) {}
+      @Min(1) int decodeRows,
+      @NotNull DataSize decodeCache) {}
 }

@@ -49,7 +49,8 @@ class WorkerConfiguration {
             props.worker().hostAdapterSlots(),
             props.worker().cycleTokens(),
             props.worker().sessionTimeout(),
-            props.worker().decodeRows());
+            props.worker().decodeRows(),
+            props.worker().decodeCache().toBytes());
     return new LocalWorker(
         Optional.of(
             WorkerProcess.start(

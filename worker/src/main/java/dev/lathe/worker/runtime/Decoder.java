@@ -41,6 +41,7 @@ final class Decoder implements AutoCloseable {
   private final NDManager manager;
   private final WorkerStore store;
   private final int maxRows;
+  private final long maxCacheBytes;
   private final Map<String, LoraAdapter> loaded = new LinkedHashMap<>(16, 0.75f, true);
   private final List<LoraAdapter> retired = new ArrayList<>(); // replaced on disk, still in use
   private DecodeBatch<Admitted> batch;
@@ -49,14 +50,16 @@ final class Decoder implements AutoCloseable {
   private record Admitted(Claimed request, int promptLength) {}
 
   /**
-   * @param maxRows samples decoding together; requests join while fewer decode (a request alone
-   *     always runs, whatever its num_samples)
+   * @param maxRows samples decoding together; requests join while fewer decode
+   * @param maxCacheBytes the most the batch's KV cache may take; a request joins only if the cache
+   *     with it stays within (a request alone always runs)
    */
-  Decoder(BaseModel base, NDManager manager, WorkerStore store, int maxRows) {
+  Decoder(BaseModel base, NDManager manager, WorkerStore store, int maxRows, long maxCacheBytes) {
     this.base = base;
     this.manager = manager;
     this.store = store;
     this.maxRows = maxRows;
+    this.maxCacheBytes = maxCacheBytes;
     this.batch = new DecodeBatch<>(base.llama(), manager);
   }
 
@@ -70,14 +73,23 @@ final class Decoder implements AutoCloseable {
   }
 
   /**
-   * Prefills a sample request's prompt; it joins the batch at the next step.
+   * Prefills a sample request's prompt; it joins the batch at the next step, unless the batch is
+   * full (rows or cache bytes) for it now.
    *
+   * @return whether it joins; if not, it may try again once requests have left
    * @throws UserError if the request is not valid (nothing joins then)
    */
-  void admit(Claimed r) throws SQLException {
+  boolean admit(Claimed r) throws SQLException {
     Sampler.Job job = job(r);
     try {
+      boolean fits =
+          batch.rows() + job.request().numSamples() <= maxRows
+              && batch.cacheBytesWith(job.request()) <= maxCacheBytes;
+      if (!fits && !batch.isEmpty()) {
+        return false;
+      }
       batch.admit(new Admitted(r, job.request().prompt().length), job);
+      return true;
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     } finally {

@@ -98,7 +98,8 @@ final class Executor implements AutoCloseable {
       Path root,
       int adapterSlots,
       int hostAdapterSlots,
-      int decodeRows) {
+      int decodeRows,
+      long decodeCacheBytes) {
     this.base = base;
     this.manager = manager;
     this.store = store;
@@ -106,7 +107,7 @@ final class Executor implements AutoCloseable {
     this.cache =
         new AdapterCache(
             adapterSlots, hostAdapterSlots, manager, DataType.FLOAT32, new StoreDisk());
-    this.decoder = new Decoder(base, manager, store, decodeRows);
+    this.decoder = new Decoder(base, manager, store, decodeRows, decodeCacheBytes);
   }
 
   /** Sampling: the continuous decode batch. */

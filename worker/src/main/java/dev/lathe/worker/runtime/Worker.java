@@ -62,6 +62,8 @@ public final class Worker implements AutoCloseable {
    * @param cycleTokens tokens one fused batch aims to hold, shared equally by the tenants in it
    * @param sessionTimeout a training run whose session is silent this long is unloaded
    * @param decodeRows samples decoding together; new sample requests join while fewer decode
+   * @param decodeCacheBytes the most the decode batch's KV cache may take (a request alone always
+   *     runs)
    */
   public record Settings(
       String workerId,
@@ -72,12 +74,22 @@ public final class Worker implements AutoCloseable {
       int hostAdapterSlots,
       int cycleTokens,
       Duration sessionTimeout,
-      int decodeRows) {
+      int decodeRows,
+      long decodeCacheBytes) {
 
     /** Defaults for everything but identity and storage. */
     public static Settings of(String workerId, Path storage) {
       return new Settings(
-          workerId, storage, Duration.ofSeconds(30), 16, 8, 32, 8192, Duration.ofMinutes(10), 64);
+          workerId,
+          storage,
+          Duration.ofSeconds(30),
+          16,
+          8,
+          32,
+          8192,
+          Duration.ofMinutes(10),
+          64,
+          4L << 30);
     }
   }
 
@@ -143,7 +155,8 @@ public final class Worker implements AutoCloseable {
             settings.storage(),
             settings.adapterSlots(),
             settings.hostAdapterSlots(),
-            settings.decodeRows());
+            settings.decodeRows(),
+            settings.decodeCacheBytes());
     this.decoder = executor.decoder();
     this.metrics = new WorkerMetrics(registry, base.name(), executor::cacheStats);
     this.thread = Thread.ofPlatform().name("lathe-worker").daemon(true).unstarted(this::loop);
@@ -463,7 +476,11 @@ public final class Worker implements AutoCloseable {
     return true;
   }
 
-  /** Waiting sample requests join the batch, oldest first, one per tenant in turn, while room. */
+  /**
+   * Waiting sample requests join the batch, oldest first, one per tenant in turn, while there is
+   * room. One that does not fit stops the others joining, so that a large request is not passed
+   * over forever by small ones: it joins as soon as enough rows have left.
+   */
   private void admitSamples() throws SQLException {
     boolean joined = true;
     while (joined && decoder.hasRoom()) {
@@ -471,18 +488,23 @@ public final class Worker implements AutoCloseable {
       Set<String> served = new HashSet<>();
       for (Iterator<Claimed> it = unordered.iterator(); it.hasNext() && decoder.hasRoom(); ) {
         Claimed c = it.next();
-        if (c.kind().equals("sample") && served.add(c.tenantId())) {
+        if (!c.kind().equals("sample") || !served.add(c.tenantId())) {
+          continue;
+        }
+        decodingSince.put(c.id(), System.nanoTime());
+        mdc(c);
+        try {
+          if (!decoder.admit(c)) {
+            decodingSince.remove(c.id());
+            return;
+          }
           it.remove();
           joined = true;
-          decodingSince.put(c.id(), System.nanoTime());
-          mdc(c);
-          try {
-            decoder.admit(c);
-          } catch (RuntimeException | SQLException e) {
-            finishSample(new Executor.Done(c, null, Executor.asRuntime(e)));
-          } finally {
-            MDC.clear();
-          }
+        } catch (RuntimeException | SQLException e) {
+          it.remove();
+          finishSample(new Executor.Done(c, null, Executor.asRuntime(e)));
+        } finally {
+          MDC.clear();
         }
       }
     }

@@ -9,6 +9,7 @@ import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.lora.LoraGather;
 import dev.lathe.worker.model.llama.KvCache;
 import dev.lathe.worker.model.llama.Llama;
+import dev.lathe.worker.model.llama.LlamaConfig;
 import dev.lathe.worker.model.llama.LoraHook;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -54,6 +55,31 @@ public final class DecodeBatch<K> implements AutoCloseable {
   /** Samples decoding now, and those that join at the next step. */
   public int rows() {
     return rows.size() + joining.stream().mapToInt(j -> j.job.request().numSamples()).sum();
+  }
+
+  /** Bytes the KV cache takes now. */
+  public long cacheBytes() {
+    return cache == null ? 0 : cache.bytes();
+  }
+
+  /**
+   * Bytes the KV cache would take with {@code req} in the batch too: every row (joining ones
+   * included) times the slots the widest prompt and the longest remaining sample need.
+   */
+  public long cacheBytesWith(Sampler.Request req) {
+    int width = Math.max(width(), req.prompt().length);
+    int remaining = req.maxTokens();
+    for (Member<K> j : joining) {
+      width = Math.max(width, j.job.request().prompt().length);
+      remaining = Math.max(remaining, j.job.request().maxTokens());
+    }
+    for (Row<K> row : rows) {
+      remaining = Math.max(remaining, row.remaining());
+    }
+    long slots = (long) (rows() + req.numSamples()) * (width + remaining);
+    LlamaConfig c = model.config();
+    long perSlot = 2L * c.numHiddenLayers() * c.numKeyValueHeads() * c.headDim();
+    return slots * perSlot * model.dtype().getNumOfBytes();
   }
 
   /** Cache slots each row's attention reads: the widest row, padding included (0 when empty). */

@@ -30,7 +30,8 @@ class ManyTenantsWorkerTest extends WorkerHarness {
         hostSlots,
         8192,
         Duration.ofMinutes(10),
-        64);
+        64,
+        4L << 30);
   }
 
   List<String> runs(String prefix) {
@@ -148,7 +149,8 @@ class ManyTenantsWorkerTest extends WorkerHarness {
             4,
             8192,
             Duration.ofSeconds(1),
-            64);
+            64,
+            4L << 30);
     try (Worker w = worker(quick)) {
       forwardBackward(model, 1, "silent sessions lose nothing");
       awaitDone(model, 1);
@@ -297,6 +299,31 @@ class ManyTenantsWorkerTest extends WorkerHarness {
     }
     assertSameSamples("short", "short-alone");
     assertSameSamples("long", "long-alone");
+  }
+
+  @Test
+  void sampleRequestsThatDoNotFitTheCacheBudgetTogetherTakeTurns() throws Exception {
+    // lathe-tiny keeps 2 × 4 layers × 4 KV heads × 32 × 4 bytes = 4 KiB per cache slot. Each
+    // request alone: 2 samples × (3 + 6) slots = 72 KiB; both: 4 × (3 + 6) = 144 KiB.
+    Worker.Settings budget =
+        new Worker.Settings(
+            "w-" + UUID.randomUUID(),
+            storage,
+            Duration.ofSeconds(30),
+            16,
+            8,
+            32,
+            8192,
+            Duration.ofMinutes(10),
+            64,
+            100_000);
+    enqueueSample("first", "tenant-a", null, new int[] {1, 2, 3}, 1);
+    enqueueSample("second", "tenant-b", null, new int[] {4, 5, 6}, 2);
+    try (Worker w = worker(budget)) {
+      resultOf("first");
+      resultOf("second");
+      assertThat(maxDecodeRows()).isEqualTo(2);
+    }
   }
 
   /** The most samples one decode step has held. */

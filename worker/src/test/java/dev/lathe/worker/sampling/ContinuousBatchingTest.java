@@ -117,6 +117,24 @@ class ContinuousBatchingTest extends WithTinyModel {
     }
   }
 
+  @Test
+  void theCacheTakesTheBytesForecastBeforeARequestJoins() {
+    try (DecodeBatch<String> batch = new DecodeBatch<>(base.llama(), manager)) {
+      Sampler.Request first = request(prompt(6, 1), 2, 20, 1.0, 1);
+      long forecast = batch.cacheBytesWith(first);
+      batch.admit("first", new Sampler.Job(null, first));
+      batch.step();
+      assertThat(batch.cacheBytes()).isEqualTo(forecast).isPositive();
+      batch.step();
+      // A wider prompt with a longer max_tokens joins: both dimensions grow.
+      Sampler.Request second = request(prompt(11, 2), 3, 30, 1.0, 2);
+      forecast = batch.cacheBytesWith(second);
+      batch.admit("second", new Sampler.Job(null, second));
+      batch.step();
+      assertThat(batch.cacheBytes()).isEqualTo(forecast);
+    }
+  }
+
   private static void collect(
       List<DecodeBatch.Finished<String>> finished, Map<String, Sampler.Output> into) {
     finished.forEach(f -> into.put(f.key(), f.output()));

@@ -101,6 +101,16 @@ public final class KvCache implements AutoCloseable {
     return new KvCache(m, k, v, capacity - from, length - from);
   }
 
+  /** Bytes of device memory the keys and values take. */
+  public long bytes() {
+    long n = 0;
+    for (int l = 0; l < keys.length; l++) {
+      n += keys[l].size() * keys[l].getDataType().getNumOfBytes();
+      n += values[l].size() * values[l].getDataType().getNumOfBytes();
+    }
+    return n;
+  }
+
   /** Slots each row can hold. */
   public int capacity() {
     return capacity;
