@@ -21,6 +21,11 @@ class ManyTenantsWorkerTest extends WorkerHarness {
   private static final int[] RANKS = {4, 8, 8, 16, 4};
 
   Worker.Settings settings(int slots, int hostSlots) {
+    return settings(slots, hostSlots, Duration.ofMinutes(10), 4L << 30);
+  }
+
+  Worker.Settings settings(
+      int slots, int hostSlots, Duration sessionTimeout, long decodeCacheBytes) {
     return new Worker.Settings(
         "w-" + UUID.randomUUID(),
         storage,
@@ -29,9 +34,9 @@ class ManyTenantsWorkerTest extends WorkerHarness {
         slots,
         hostSlots,
         8192,
-        Duration.ofMinutes(10),
+        sessionTimeout,
         64,
-        4L << 30);
+        decodeCacheBytes);
   }
 
   List<String> runs(String prefix) {
@@ -139,18 +144,7 @@ class ManyTenantsWorkerTest extends WorkerHarness {
       awaitDone(reference, 2);
     }
     String model = run("tenant-quiet", "quiet:0", 8);
-    Worker.Settings quick =
-        new Worker.Settings(
-            "w-" + UUID.randomUUID(),
-            storage,
-            Duration.ofSeconds(30),
-            16,
-            4,
-            4,
-            8192,
-            Duration.ofSeconds(1),
-            64,
-            4L << 30);
+    Worker.Settings quick = settings(4, 4, Duration.ofSeconds(1), 4L << 30);
     try (Worker w = worker(quick)) {
       forwardBackward(model, 1, "silent sessions lose nothing");
       awaitDone(model, 1);
@@ -305,18 +299,7 @@ class ManyTenantsWorkerTest extends WorkerHarness {
   void sampleRequestsThatDoNotFitTheCacheBudgetTogetherTakeTurns() throws Exception {
     // lathe-tiny keeps 2 × 4 layers × 4 KV heads × 32 × 4 bytes = 4 KiB per cache slot. Each
     // request alone: 2 samples × (3 + 6) slots = 72 KiB; both: 4 × (3 + 6) = 144 KiB.
-    Worker.Settings budget =
-        new Worker.Settings(
-            "w-" + UUID.randomUUID(),
-            storage,
-            Duration.ofSeconds(30),
-            16,
-            8,
-            32,
-            8192,
-            Duration.ofMinutes(10),
-            64,
-            100_000);
+    Worker.Settings budget = settings(8, 32, Duration.ofMinutes(10), 100_000);
     enqueueSample("first", "tenant-a", null, new int[] {1, 2, 3}, 1);
     enqueueSample("second", "tenant-b", null, new int[] {4, 5, 6}, 2);
     try (Worker w = worker(budget)) {
