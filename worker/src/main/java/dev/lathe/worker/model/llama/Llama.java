@@ -92,11 +92,12 @@ public final class Llama {
     int t = (int) tokens.getShape().get(1);
     int start = cache == null ? 0 : cache.length();
     NDArray mask = attentionMask(m, batch, t, start, lengths, leftPad); // [B, 1, 1, T, S]
+    Rope.Angles angles = leftPad == null ? rope.at(start, t) : rope.at(start, t, leftPad, m);
 
     NDArray x = weights.embed().get(tokens.reshape(-1)).reshape(batch, t, config.hiddenSize());
     for (int l = 0; l < config.numHiddenLayers(); l++) {
       LlamaWeights.Layer w = weights.layers().get(l);
-      x = x.add(attention(l, w, rmsNorm(x, w.inputNorm()), mask, start, leftPad, lora, cache));
+      x = x.add(attention(l, w, rmsNorm(x, w.inputNorm()), mask, angles, lora, cache));
       x = x.add(mlp(l, w, rmsNorm(x, w.postNorm()), lora));
     }
     if (cache != null) {
@@ -114,8 +115,7 @@ public final class Llama {
       LlamaWeights.Layer w,
       NDArray x,
       NDArray mask,
-      int start,
-      int[] leftPad,
+      Rope.Angles angles,
       LoraHook lora,
       KvCache cache) {
     long b = x.getShape().get(0);
@@ -130,8 +130,8 @@ public final class Llama {
     NDArray v = linear(l, Module.V_PROJ, x, w.v(), w.vBias(), lora);
     q = q.reshape(b, t, heads, hd).transpose(0, 2, 1, 3); // [B, H, T, hd]
     k = k.reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3); // [B, KV, T, hd]
-    q = leftPad == null ? rope.apply(q, start) : rope.apply(q, start, leftPad);
-    k = leftPad == null ? rope.apply(k, start) : rope.apply(k, start, leftPad);
+    q = rope.apply(q, angles);
+    k = rope.apply(k, angles);
     v = v.reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3);
     if (cache != null) {
       NDArray[] kv = cache.append(l, k, v); // [B, KV, S, hd], S = start + T

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.Arrays;
 
 /**
  * Rotary position embeddings in the Hugging Face "rotate half" layout, with the {@code llama3}
@@ -15,13 +16,11 @@ final class Rope {
   private final NDArray cos; // [P, hd]
   private final NDArray sin; // [P, hd]
   private final double[] invFreq;
-  private final DataType dtype;
 
   Rope(LlamaConfig c, NDManager manager, DataType dtype) {
     int hd = c.headDim();
     int positions = c.maxPositionEmbeddings();
     this.invFreq = inverseFrequencies(c);
-    this.dtype = dtype;
     float[] cosTable = new float[positions * hd];
     float[] sinTable = new float[positions * hd];
     for (int p = 0; p < positions; p++) {
@@ -32,7 +31,7 @@ final class Rope {
     sin = manager.create(sinTable, shape).toType(dtype, false);
   }
 
-  /** cos and sin of one position's angles, both halves, at {@code at} of the two arrays. */
+  /** cos and sin of one position's angles, both halves, at {@code at} of the two tables. */
   private void fill(float[] cos, float[] sin, int at, int position, int hd) {
     for (int k = 0; k < hd / 2; k++) {
       // Hugging Face computes the angles in float32 whatever the model's dtype; so do we.
@@ -69,41 +68,47 @@ final class Rope {
     return inv;
   }
 
+  /** The cos and sin of a forward's positions, looked up once and used by every layer. */
+  record Angles(NDArray cos, NDArray sin) {}
+
   /**
-   * Rotates x [B, heads, T, hd] whose tokens sit at positions start .. start+T-1.
+   * Angles [T, hd] for tokens at positions start .. start+T-1 (broadcast over batch and heads).
    *
    * @throws IllegalArgumentException if the positions run past the model's context
    */
-  NDArray apply(NDArray x, int start) {
-    long t = x.getShape().get(2);
-    long hd = x.getShape().get(3);
-    if (start + t > cos.getShape().get(0)) {
-      throw new IllegalArgumentException(
-          "sequence of " + (start + t) + " tokens exceeds the context of " + cos.getShape().get(0));
-    }
+  Angles at(int start, int t) {
+    checkContext(start + t);
     NDIndex rows = new NDIndex("{}:{}", start, start + t);
-    return rotate(x, cos.get(rows), sin.get(rows)); // [T, hd], broadcast over [B, heads]
+    return new Angles(cos.get(rows), sin.get(rows));
   }
 
   /**
-   * Rotates x [B, heads, T, hd] of a left-padded batch: slot start+i of row r holds position start
-   * + i - leftPad[r] (pad slots, which attention never reads, get position 0).
+   * Angles [B, 1, T, hd] for a left-padded batch: slot start+i of row r holds position start + i -
+   * leftPad[r] (pad slots, which attention never reads, get position 0).
    */
-  NDArray apply(NDArray x, int start, int[] leftPad) {
-    int b = (int) x.getShape().get(0);
-    int t = (int) x.getShape().get(2);
-    int hd = (int) x.getShape().get(3);
-    float[] c = new float[b * t * hd];
-    float[] s = new float[b * t * hd];
-    for (int r = 0; r < b; r++) {
+  Angles at(int start, int t, int[] leftPad, NDManager m) {
+    long[] positions = new long[leftPad.length * t];
+    for (int r = 0; r < leftPad.length; r++) {
       for (int i = 0; i < t; i++) {
-        fill(c, s, (r * t + i) * hd, Math.max(0, start + i - leftPad[r]), hd);
+        positions[r * t + i] = Math.max(0, start + i - leftPad[r]);
       }
     }
-    NDManager m = x.getManager();
-    Shape shape = new Shape(b, 1, t, hd); // broadcast over heads
-    return rotate(
-        x, m.create(c, shape).toType(dtype, false), m.create(s, shape).toType(dtype, false));
+    checkContext(start + t - Arrays.stream(leftPad).min().orElse(0));
+    NDArray index = m.create(positions);
+    Shape shape = new Shape(leftPad.length, 1, t, cos.getShape().get(1)); // broadcast over heads
+    return new Angles(cos.get(index).reshape(shape), sin.get(index).reshape(shape));
+  }
+
+  private void checkContext(int end) {
+    if (end > cos.getShape().get(0)) {
+      throw new IllegalArgumentException(
+          "sequence of " + end + " tokens exceeds the context of " + cos.getShape().get(0));
+    }
+  }
+
+  /** Rotates x [B, heads, T, hd] by the angles of its positions. */
+  NDArray apply(NDArray x, Angles a) {
+    return rotate(x, a.cos(), a.sin());
   }
 
   private static NDArray rotate(NDArray x, NDArray c, NDArray s) {
