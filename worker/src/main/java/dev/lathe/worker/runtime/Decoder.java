@@ -45,6 +45,9 @@ final class Decoder implements AutoCloseable {
   private final Map<String, LoraAdapter> loaded = new LinkedHashMap<>(16, 0.75f, true);
   private final List<LoraAdapter> retired = new ArrayList<>(); // replaced on disk, still in use
   private DecodeBatch<Admitted> batch;
+  // The request that last did not fit, parsed (and its checkpoint loaded) once while it waits.
+  private Claimed refused;
+  private Sampler.Job refusedJob;
 
   /** A request in the batch, and its prompt's length (which its usage counts). */
   private record Admitted(Claimed request, int promptLength) {}
@@ -80,12 +83,17 @@ final class Decoder implements AutoCloseable {
    * @throws UserError if the request is not valid (nothing joins then)
    */
   boolean admit(Claimed r) throws SQLException {
-    Sampler.Job job = job(r);
+    Sampler.Job job = r == refused ? refusedJob : job(r);
+    refused = null;
+    refusedJob = null;
     try {
+      batch.checkFits(job.request());
       boolean fits =
           batch.rows() + job.request().numSamples() <= maxRows
               && batch.cacheBytesWith(job.request()) <= maxCacheBytes;
       if (!fits && !batch.isEmpty()) {
+        refused = r;
+        refusedJob = job;
         return false;
       }
       batch.admit(new Admitted(r, job.request().prompt().length), job);
@@ -133,6 +141,9 @@ final class Decoder implements AutoCloseable {
   /** Closes the checkpoints no request uses beyond the {@link #KEEP_LOADED} used last. */
   private void release() {
     Set<LoraAdapter> inUse = batch.adapters();
+    if (refusedJob != null && refusedJob.adapter() != null) {
+      inUse.add(refusedJob.adapter());
+    }
     retired.removeIf(
         a -> {
           if (inUse.contains(a)) {
@@ -180,15 +191,6 @@ final class Decoder implements AutoCloseable {
     int[] prompt = Inputs.tokens(req.prompt(), base.config().vocabSize(), "prompt");
     int room = base.config().maxPositionEmbeddings() - prompt.length;
     int maxTokens = p.maxTokens() != null ? p.maxTokens() : Math.min(DEFAULT_MAX_TOKENS, room);
-    if (maxTokens > room) {
-      throw new UserError(
-          "prompt ("
-              + prompt.length
-              + " tokens) plus max_tokens ("
-              + maxTokens
-              + ") exceeds the model's context of "
-              + base.config().maxPositionEmbeddings());
-    }
     List<int[]> stops = new ArrayList<>();
     Predicate<int[]> stopText = null;
     if (base.config().eosTokenId() != null) {

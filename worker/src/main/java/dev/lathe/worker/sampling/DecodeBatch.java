@@ -109,13 +109,11 @@ public final class DecodeBatch<K> implements AutoCloseable {
   }
 
   /**
-   * Prefills a request's prompt; its samples join the batch at the next step.
+   * Checks that a request fits the model's context.
    *
-   * @throws IllegalArgumentException if prompt and max_tokens exceed the model's context
+   * @throws IllegalArgumentException if prompt and max_tokens exceed it
    */
-  public void admit(K key, Sampler.Job job) {
-    GradMode.off();
-    Sampler.Request req = job.request();
+  public void checkFits(Sampler.Request req) {
     int context = model.config().maxPositionEmbeddings();
     if (req.prompt().length + req.maxTokens() > context) {
       throw new IllegalArgumentException(
@@ -126,6 +124,17 @@ public final class DecodeBatch<K> implements AutoCloseable {
               + ") exceeds the model's context of "
               + context);
     }
+  }
+
+  /**
+   * Prefills a request's prompt; its samples join the batch at the next step.
+   *
+   * @throws IllegalArgumentException if prompt and max_tokens exceed the model's context
+   */
+  public void admit(K key, Sampler.Job job) {
+    GradMode.off();
+    Sampler.Request req = job.request();
+    checkFits(req);
     LoraHook hook = job.adapter() == null ? LoraHook.NONE : job.adapter().hook();
     KvCache prefilled = new KvCache(model.config(), manager, model.dtype(), 1, req.prompt().length);
     try {
