@@ -94,7 +94,7 @@ class AdminController {
 
   @GetMapping("/tenants/{tenantId}")
   Tenant get(@PathVariable String tenantId) {
-    return tenants.find(tenantId).orElseThrow(() -> ApiException.notFound("tenant_id", tenantId));
+    return tenants.require(tenantId);
   }
 
   @PostMapping("/tenants/{tenantId}/api_keys")

@@ -2,8 +2,8 @@ package dev.lathe.api.checkpoint;
 
 import dev.lathe.api.auth.Caller;
 import dev.lathe.api.tenant.Tenants;
-import dev.lathe.api.web.ApiException;
 import dev.lathe.contracts.Wire;
+import dev.lathe.contracts.admin.Tenant;
 import dev.lathe.contracts.checkpoint.Checkpoint;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -36,10 +36,8 @@ class AdminStorageController {
   }
 
   private Caller tenant(String tenantId) {
-    return tenants
-        .find(tenantId)
-        .map(t -> new Caller(t.tenantId(), t.name()))
-        .orElseThrow(() -> ApiException.notFound("tenant_id", tenantId));
+    Tenant t = tenants.require(tenantId);
+    return new Caller(t.tenantId(), t.name());
   }
 
   @GetMapping

@@ -1,6 +1,7 @@
 package dev.lathe.api.tenant;
 
 import dev.lathe.api.auth.Keys;
+import dev.lathe.api.web.ApiException;
 import dev.lathe.contracts.admin.ApiKeyCreated;
 import dev.lathe.contracts.admin.ApiKeySummary;
 import dev.lathe.contracts.admin.Quotas;
@@ -55,6 +56,11 @@ public class Tenants {
         .param(id)
         .query(Tenants::tenant)
         .optional();
+  }
+
+  /** The tenant, or a 404 naming {@code tenant_id}. */
+  public Tenant require(String id) {
+    return find(id).orElseThrow(() -> ApiException.notFound("tenant_id", id));
   }
 
   public List<Tenant> list() {

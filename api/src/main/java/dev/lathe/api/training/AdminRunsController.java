@@ -46,9 +46,7 @@ class AdminRunsController {
 
   @GetMapping("/tenants/{tenantId}/training_runs")
   Map<String, Object> runs(@PathVariable String tenantId) {
-    if (tenants.find(tenantId).isEmpty()) {
-      throw ApiException.notFound("tenant_id", tenantId);
-    }
+    tenants.require(tenantId);
     List<RunRow> runs =
         jdbc.sql(
                 "SELECT r.id, r.base_model, r.lora_rank, r.status, r.created_at, r.last_request_at,"
