@@ -67,19 +67,31 @@ public final class DecodeBatch<K> implements AutoCloseable {
    * included) times the slots the widest prompt and the longest remaining sample need.
    */
   public long cacheBytesWith(Sampler.Request req) {
-    int width = Math.max(width(), req.prompt().length);
-    int remaining = req.maxTokens();
+    long slots = (long) (rows() + req.numSamples()) * (widthWith(req) + remainingWith(req));
+    LlamaConfig c = model.config();
+    long perSlot = 2L * c.numHiddenLayers() * c.numKeyValueHeads() * c.headDim();
+    return slots * perSlot * model.dtype().getNumOfBytes();
+  }
+
+  /** The widest prompt of the batch's rows, the joining requests and {@code extra} (or null). */
+  private int widthWith(Sampler.Request extra) {
+    int width = Math.max(width(), extra == null ? 0 : extra.prompt().length);
     for (Member<K> j : joining) {
       width = Math.max(width, j.job.request().prompt().length);
+    }
+    return width;
+  }
+
+  /** The most tokens any of those rows has still to sample. */
+  private int remainingWith(Sampler.Request extra) {
+    int remaining = extra == null ? 0 : extra.maxTokens();
+    for (Member<K> j : joining) {
       remaining = Math.max(remaining, j.job.request().maxTokens());
     }
     for (Row<K> row : rows) {
       remaining = Math.max(remaining, row.remaining());
     }
-    long slots = (long) (rows() + req.numSamples()) * (width + remaining);
-    LlamaConfig c = model.config();
-    long perSlot = 2L * c.numHiddenLayers() * c.numKeyValueHeads() * c.headDim();
-    return slots * perSlot * model.dtype().getNumOfBytes();
+    return remaining;
   }
 
   /** Cache slots each row's attention reads: the widest row, padding included (0 when empty). */
@@ -200,12 +212,10 @@ public final class DecodeBatch<K> implements AutoCloseable {
     if (joining.isEmpty()) {
       return;
     }
-    int width = cache == null ? 0 : cache.length();
-    for (Member<K> j : joining) {
-      width = Math.max(width, j.job.request().prompt().length);
-    }
-    int shift = cache == null ? 0 : width - cache.length();
-    float[] next = Arrays.copyOf(logits, (rows.size() + countJoining()) * vocab);
+    int width = widthWith(null);
+    int capacity = width + remainingWith(null);
+    int shift = width - width();
+    float[] next = Arrays.copyOf(logits, rows() * vocab);
     int r = rows.size();
     for (Row<K> row : rows) {
       row.leftPad += shift;
@@ -221,7 +231,6 @@ public final class DecodeBatch<K> implements AutoCloseable {
       }
       j.running = req.numSamples();
     }
-    int capacity = width + rows.stream().mapToInt(Row::remaining).max().orElse(0);
     List<KvCache> parts = new ArrayList<>();
     if (cache != null) {
       parts.add(cache);
@@ -236,10 +245,6 @@ public final class DecodeBatch<K> implements AutoCloseable {
     }
     logits = next;
     rowsChanged();
-  }
-
-  private int countJoining() {
-    return joining.stream().mapToInt(j -> j.job.request().numSamples()).sum();
   }
 
   /** Drops the ended rows from the cache, with the left padding all remaining rows share. */

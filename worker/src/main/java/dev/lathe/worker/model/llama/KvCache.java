@@ -111,11 +111,6 @@ public final class KvCache implements AutoCloseable {
     return n;
   }
 
-  /** Slots each row can hold. */
-  public int capacity() {
-    return capacity;
-  }
-
   /** Tokens already cached. */
   public int length() {
     return length;
