@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.DeleteMapping;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -43,9 +44,11 @@ class AdminStorageController {
   @GetMapping
   Map<String, Object> list(@PathVariable String tenantId) {
     Caller c = tenant(tenantId);
+    List<Checkpoint> all = checkpoints.checkpoints(c, null, 10_000, 0);
+    Set<String> inUse = checkpoints.inUse(all);
     List<Row> rows = new ArrayList<>();
-    for (Checkpoint cp : checkpoints.checkpoints(c, null, 10_000, 0)) {
-      rows.add(new Row(cp, checkpoints.inUse(cp)));
+    for (Checkpoint cp : all) {
+      rows.add(new Row(cp, inUse.contains(cp.tinkerPath())));
     }
     long bytes = rows.stream().mapToLong(r -> r.checkpoint().sizeBytes()).sum();
     return Map.of("checkpoints", rows, "total_bytes", bytes);
@@ -82,8 +85,11 @@ class AdminStorageController {
     Caller c = tenant(tenantId);
     List<String> deleted = new ArrayList<>();
     List<String> kept = new ArrayList<>();
-    for (Checkpoints.Stored s : checkpoints.expired(c)) {
-      if (checkpoints.inUse(s.checkpoint())) {
+    List<Checkpoints.Stored> expired = checkpoints.expired(c);
+    Set<String> inUse =
+        checkpoints.inUse(expired.stream().map(Checkpoints.Stored::checkpoint).toList());
+    for (Checkpoints.Stored s : expired) {
+      if (inUse.contains(s.checkpoint().tinkerPath())) {
         kept.add(s.checkpoint().tinkerPath());
       } else {
         checkpoints.delete(s);

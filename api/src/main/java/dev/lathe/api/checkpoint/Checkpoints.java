@@ -17,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Service;
 import tools.jackson.databind.JsonNode;
@@ -132,13 +133,17 @@ class Checkpoints {
         .list();
   }
 
-  /** Whether sampling sessions sample from this checkpoint. */
-  boolean inUse(Checkpoint c) {
-    return jdbc.sql("SELECT count(*) FROM sampling_sessions WHERE model_path = ?")
-            .param(c.tinkerPath())
-            .query(Long.class)
-            .single()
-        > 0;
+  /** The paths of these checkpoints that sampling sessions sample from, in one query. */
+  Set<String> inUse(List<Checkpoint> cs) {
+    if (cs.isEmpty()) {
+      return Set.of();
+    }
+    String[] paths = cs.stream().map(Checkpoint::tinkerPath).toArray(String[]::new);
+    return Set.copyOf(
+        jdbc.sql("SELECT DISTINCT model_path FROM sampling_sessions WHERE model_path = ANY(?)")
+            .param(paths)
+            .query(String.class)
+            .list());
   }
 
   /** Deletes the row, then the files; refused while a sampling session samples from it. */
