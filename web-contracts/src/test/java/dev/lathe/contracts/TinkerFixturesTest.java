@@ -167,8 +167,10 @@ class TinkerFixturesTest {
 
   @Test
   void clientConfigTurnsProtobufOff() throws IOException {
-    JsonNode ours = JSON.valueToTree(ClientConfigResponse.jsonOnly());
+    JsonNode ours = JSON.valueToTree(ClientConfigResponse.of(true, 4096, 64 << 20));
     assertThat(ours.get("proto_write_fwdbwd").asBoolean()).isFalse();
+    assertThat(ours.get("fwdbwd_max_chunk_len").asInt()).isEqualTo(4096);
+    assertThat(ours.get("fwdbwd_max_chunk_bytes_count").asLong()).isEqualTo(5_000_000);
     assertThat(ours.get("pjwt_auth_enabled").asBoolean()).isFalse();
     write("client_config", ours);
   }

@@ -56,7 +56,11 @@ public record LatheProperties(
     }
   }
 
-  /** Caps per call; beyond them a request is refused with the field named. */
+  /**
+   * Caps per call; beyond them a request is refused with the field named. {@code
+   * zstdForwardBackward} asks the current SDK to compress its protobuf forward_backward bodies (the
+   * decoded size is held to {@code maxBodyBytes} too).
+   */
   public record Limits(
       @Min(1024) long maxBodyBytes,
       @Min(1) int maxDatums,
@@ -64,7 +68,8 @@ public record LatheProperties(
       @Min(1) int maxSamples,
       @Min(1) int maxSampleTokens,
       @Min(1) int maxTopkPromptLogprobs,
-      @NotNull Duration longPoll) {}
+      @NotNull Duration longPoll,
+      boolean zstdForwardBackward) {}
 
   /**
    * The worker.

@@ -3,23 +3,36 @@ package dev.lathe.api.future;
 import dev.lathe.api.auth.Caller;
 import dev.lathe.api.config.LatheProperties;
 import dev.lathe.api.web.ApiException;
+import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.future.ErrorCategory;
 import dev.lathe.contracts.future.FutureRetrieveRequest;
 import dev.lathe.contracts.future.QueueState;
 import dev.lathe.contracts.future.RequestFailedResponse;
 import dev.lathe.contracts.future.TryAgainResponse;
+import dev.lathe.contracts.proto.ProtoCodec;
+import dev.lathe.contracts.sampling.SampleResponse;
+import dev.lathe.contracts.training.ForwardBackwardOutput;
+import java.util.List;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RestController;
 
 /**
  * {@code POST /api/v1/retrieve_future}: always HTTP 200 for a known future — its result, the
  * failure with its category, or after a long-poll a {@code try_again}. Unknown ids are 404.
+ *
+ * <p>A client that accepts {@code application/x-protobuf} (the current Tinker SDK) gets the results
+ * of forward, forward_backward and sample in protobuf; every other answer stays JSON, with its
+ * content type set so that it is sent whatever the Accept header named.
  */
 @RestController
 class FutureController {
 
   private static final long RECHECK_MILLIS = 50;
+  private static final MediaType PROTOBUF = MediaType.parseMediaType(ProtoCodec.MEDIA_TYPE);
 
   private final Requests requests;
   private final FutureSignals signals;
@@ -32,7 +45,10 @@ class FutureController {
   }
 
   @PostMapping("/api/v1/retrieve_future")
-  Object retrieve(Caller caller, @RequestBody FutureRetrieveRequest req)
+  ResponseEntity<?> retrieve(
+      Caller caller,
+      @RequestBody FutureRetrieveRequest req,
+      @RequestHeader(name = "Accept", required = false) List<MediaType> accept)
       throws InterruptedException {
     if (req == null || req.requestId() == null || req.requestId().isBlank()) {
       throw ApiException.badRequest("request_id", "is required");
@@ -45,19 +61,45 @@ class FutureController {
               .orElseThrow(() -> ApiException.notFound("request_id", req.requestId()));
       switch (row.status()) {
         case "done" -> {
-          return Requests.parse(row.result());
+          if (accepts(accept)) {
+            byte[] proto = proto(row);
+            if (proto != null) {
+              return ResponseEntity.ok().contentType(PROTOBUF).body(proto);
+            }
+          }
+          return json(Requests.parse(row.result()));
         }
         case "failed" -> {
-          return new RequestFailedResponse(row.error(), category(row.category()));
+          return json(new RequestFailedResponse(row.error(), category(row.category())));
         }
         default -> {
           if (System.nanoTime() >= deadline) {
-            return new TryAgainResponse(row.id(), QueueState.ACTIVE);
+            return json(new TryAgainResponse(row.id(), QueueState.ACTIVE));
           }
           signals.await(RECHECK_MILLIS);
         }
       }
     }
+  }
+
+  /** Whether the client takes protobuf at all (the SDK asks for it alone). */
+  private static boolean accepts(List<MediaType> accept) {
+    return accept != null && accept.stream().anyMatch(m -> m.equalsTypeAndSubtype(PROTOBUF));
+  }
+
+  /** The result in protobuf for the kinds the SDK reads that way; null for the others. */
+  private static byte[] proto(Requests.Row row) {
+    return switch (row.kind()) {
+      case "forward", "forward_backward" ->
+          ProtoCodec.encode(WireJson.mapper().readValue(row.result(), ForwardBackwardOutput.class));
+      case "sample" ->
+          ProtoCodec.encode(WireJson.mapper().readValue(row.result(), SampleResponse.class));
+      default -> null;
+    };
+  }
+
+  private static ResponseEntity<Object> json(Object body) {
+    return ResponseEntity.ok().contentType(MediaType.APPLICATION_JSON).body(body);
   }
 
   private static ErrorCategory category(String c) {

@@ -30,7 +30,7 @@ public class Requests {
   }
 
   /** A request row as the future endpoint reads it. */
-  record Row(String id, String status, String result, String error, String category) {}
+  record Row(String id, String kind, String status, String result, String error, String category) {}
 
   /**
    * Queues a request and returns its id.
@@ -104,7 +104,8 @@ public class Requests {
 
   Optional<Row> find(Caller caller, String requestId) {
     return jdbc.sql(
-            "SELECT id, status, result::text, error, error_category FROM requests WHERE id = ? AND tenant_id = ?")
+            "SELECT id, kind, status, result::text, error, error_category FROM requests"
+                + " WHERE id = ? AND tenant_id = ?")
         .params(requestId, caller.tenantId())
         .query(
             (rs, n) ->
@@ -113,7 +114,8 @@ public class Requests {
                     rs.getString(2),
                     rs.getString(3),
                     rs.getString(4),
-                    rs.getString(5)))
+                    rs.getString(5),
+                    rs.getString(6)))
         .optional();
   }
 

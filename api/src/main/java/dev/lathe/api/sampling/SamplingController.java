@@ -135,7 +135,7 @@ class SamplingController {
         caller, promptTokens + (long) req.numSamples() * perSample, "sampling_params.max_tokens");
     String id =
         requests.enqueue(caller, model.name(), "sample", null, samplingSession, seq, req, "seq_id");
-    return new RequestAccepted(id, null);
+    return RequestAccepted.sampling(id, req.numSamples());
   }
 
   private void owned(Caller caller, String samplingSessionId) {

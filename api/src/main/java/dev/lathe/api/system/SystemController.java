@@ -1,6 +1,8 @@
 package dev.lathe.api.system;
 
+import dev.lathe.api.config.LatheProperties;
 import dev.lathe.contracts.system.ClientConfigResponse;
+import dev.lathe.contracts.system.ClientDynamicConfigResponse;
 import dev.lathe.contracts.system.ServerCapabilities;
 import dev.lathe.contracts.system.TelemetryResponse;
 import java.util.List;
@@ -15,14 +17,22 @@ import org.springframework.web.bind.annotation.RestController;
 class SystemController {
 
   private final ServedModel model;
+  private final LatheProperties.Limits limits;
 
-  SystemController(ServedModel model) {
+  SystemController(ServedModel model, LatheProperties props) {
     this.model = model;
+    this.limits = props.limits();
   }
 
   @PostMapping("/client/config")
   ClientConfigResponse clientConfig() {
-    return ClientConfigResponse.jsonOnly();
+    return ClientConfigResponse.of(
+        limits.zstdForwardBackward(), limits.maxDatums(), limits.maxBodyBytes());
+  }
+
+  @PostMapping("/client/dynamic_config")
+  ClientDynamicConfigResponse dynamicConfig() {
+    return ClientDynamicConfigResponse.lathe();
   }
 
   @GetMapping("/get_server_capabilities")

@@ -12,6 +12,7 @@ import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.future.RequestAccepted;
 import dev.lathe.contracts.model.Datum;
 import dev.lathe.contracts.model.TensorData;
+import dev.lathe.contracts.proto.ProtoCodec;
 import dev.lathe.contracts.training.AdamParams;
 import dev.lathe.contracts.training.CreateModelRequest;
 import dev.lathe.contracts.training.ForwardBackwardInput;
@@ -123,6 +124,20 @@ class TrainingController {
     long tokens = input(req.forwardBackwardInput(), "forward_backward_input");
     quotas.spendTokens(caller, tokens, "forward_backward_input.data");
     return queue(caller, run, "forward_backward", seq, req);
+  }
+
+  /**
+   * The current SDK's {@code forward_backward}: a protobuf body (zstd-compressed when the client
+   * config asks for it; {@code BodySizeFilter} decodes it), {@code forward_only} making it a {@code
+   * forward}. Decoded into the JSON protocol's request, it is checked and queued the same way.
+   */
+  @PostMapping(value = "/forward_backward", consumes = ProtoCodec.MEDIA_TYPE)
+  RequestAccepted forwardBackwardProto(Caller caller, @RequestBody byte[] body) {
+    ProtoCodec.ForwardBackward call = ProtoCodec.decodeForwardBackward(body);
+    return call.forwardOnly()
+        ? forward(caller, new ForwardRequest(call.input(), call.modelId(), call.seqId()))
+        : forwardBackward(
+            caller, new ForwardBackwardRequest(call.input(), call.modelId(), call.seqId()));
   }
 
   @PostMapping("/optim_step")

@@ -1,9 +1,12 @@
 package dev.lathe.api.web;
 
+import dev.lathe.contracts.proto.ProtoException;
 import jakarta.servlet.http.HttpServletRequest;
 import java.net.URI;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.HttpStatusCode;
 import org.springframework.http.MediaType;
@@ -38,9 +41,24 @@ class ProblemHandler {
         .body(r.getBody());
   }
 
+  /** A protobuf body that decodes but does not describe a valid call. */
+  @ExceptionHandler(ProtoException.class)
+  ResponseEntity<ProblemDetail> proto(ProtoException e, HttpServletRequest req) {
+    return problem(HttpStatus.BAD_REQUEST, e.field(), e.getMessage(), req);
+  }
+
   @ExceptionHandler(HttpMessageNotReadableException.class)
   ResponseEntity<ProblemDetail> unreadable(
       HttpMessageNotReadableException e, HttpServletRequest req) {
+    BodySizeFilter.TooLarge tooLarge = BodySizeFilter.causedByLimit(e);
+    if (tooLarge != null) {
+      return problem(HttpStatus.CONTENT_TOO_LARGE, null, tooLarge.getMessage(), req);
+    }
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof BodySizeFilter.BadEncoding bad) {
+        return problem(HttpStatus.BAD_REQUEST, HttpHeaders.CONTENT_ENCODING, bad.getMessage(), req);
+      }
+    }
     DatabindException bind = null;
     JacksonException parse = null;
     IllegalArgumentException reason = null;
@@ -85,8 +103,17 @@ class ProblemHandler {
   @ExceptionHandler(HttpMediaTypeNotSupportedException.class)
   ResponseEntity<ProblemDetail> mediaType(
       HttpMediaTypeNotSupportedException e, HttpServletRequest req) {
+    String supported =
+        e.getSupportedMediaTypes().isEmpty()
+            ? "application/json"
+            : e.getSupportedMediaTypes().stream()
+                .map(MediaType::toString)
+                .collect(Collectors.joining(" or "));
     return problem(
-        HttpStatus.UNSUPPORTED_MEDIA_TYPE, null, "send the body as application/json", req);
+        HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+        HttpHeaders.CONTENT_TYPE,
+        "send the body as " + supported,
+        req);
   }
 
   @ExceptionHandler(HttpRequestMethodNotSupportedException.class)

@@ -106,7 +106,7 @@ public final class ServiceClient implements AutoCloseable {
             .call(
                 "POST",
                 "api/v1/create_session",
-                new CreateSessionRequest(b.tags, Map.of(), "lathe-java/0.1.0", null),
+                new CreateSessionRequest(b.tags, Map.of(), "lathe-java/0.1.0", null, null),
                 CreateSessionResponse.class)
             .join()
             .sessionId();
@@ -138,7 +138,8 @@ public final class ServiceClient implements AutoCloseable {
       String baseModel, LoraConfig config) {
     Objects.requireNonNull(baseModel, "baseModel");
     CreateModelRequest req =
-        new CreateModelRequest(sessionId, modelSeq.getAndIncrement(), baseModel, Map.of(), config);
+        new CreateModelRequest(
+            sessionId, modelSeq.getAndIncrement(), baseModel, Map.of(), config, null);
     return transport
         .call("POST", "api/v1/create_model", req, RequestAccepted.class)
         .thenCompose(a -> transport.result(a.requestId(), CreateModelResponse.class))

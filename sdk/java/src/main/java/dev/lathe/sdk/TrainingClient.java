@@ -170,7 +170,9 @@ public final class TrainingClient {
   public CompletableFuture<Void> loadState(String path, boolean optimizer) {
     return send(
             "api/v1/load_weights",
-            s -> new LoadWeightsRequest(modelId, s, null, null, null, null, path, optimizer, null),
+            s ->
+                new LoadWeightsRequest(
+                    modelId, s, null, null, null, null, path, optimizer, null, null),
             tools.jackson.databind.JsonNode.class)
         .thenApply(x -> null);
   }

@@ -18,7 +18,8 @@ public record LoadWeightsRequest(
     Map<String, Object> userMetadata,
     String path,
     Boolean optimizer,
-    String weightsAccessToken) {
+    String weightsAccessToken,
+    OptimizerConfig optimizerConfig) {
 
   @JsonProperty("type")
   public String type() {

@@ -1,6 +1,8 @@
 package dev.lathe.contracts.training;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.Arrays;
+import java.util.Locale;
 
 /** The built-in losses. Each is summed over tokens; clients scale through weights. */
 public enum LossFnType {
@@ -13,5 +15,15 @@ public enum LossFnType {
   @JsonProperty("cispo")
   CISPO,
   @JsonProperty("dro")
-  DRO
+  DRO;
+
+  /** The name on the wire, e.g. {@code cross_entropy}. */
+  public String wireName() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+
+  /** Every wire name, in declaration order. */
+  public static String[] wireNames() {
+    return Arrays.stream(values()).map(LossFnType::wireName).toArray(String[]::new);
+  }
 }
