@@ -8,8 +8,10 @@ protocol, written here from the SDK's objects, for the Java decoder to be compar
     pip install tinker==0.38.0
     python web-contracts/src/test/python/make_tinker_current_fixtures.py
 
-The output is committed; the build only reads it. The responses Lathe encodes as protobuf are
-checked the other way round, by test_java_proto_responses.py with the SDK's own decoder.
+Responses go the other way: `responses/<name>.json` are results in Lathe's JSON protocol;
+TinkerCurrentFixturesTest encodes each as protobuf into target/tinker-out-current, and
+test_java_proto_responses.py reads those bytes with the SDK's own decoder. The output is
+committed; the build only reads it.
 """
 
 import json
@@ -142,6 +144,49 @@ def json_requests():
     )
 
 
+def responses():
+    """Results in Lathe's JSON protocol that Lathe sends this SDK as protobuf; the SDK's own
+    decoder reads our encoding of each in test_java_proto_responses.py."""
+    yield "forward_backward", {
+        "loss_fn_output_type": "ArrayRecord",
+        "loss_fn_outputs": [
+            {"logprobs": {"data": [-1.5, -0.25, -3.0], "dtype": "float32", "shape": [3]}},
+            {"logprobs": {"data": [-0.75], "dtype": "float32", "shape": [1]}},
+        ],
+        "metrics": {"loss:sum": 5.5},
+    }
+    # Outputs whose trailing shape changes between datums travel as several records.
+    yield "forward_backward_ragged", {
+        "loss_fn_output_type": "ArrayRecord",
+        "loss_fn_outputs": [
+            {"scores": {"data": [1.0, 2.0, 3.0, 4.0], "dtype": "float32", "shape": [2, 2]},
+             "ids": {"data": [7, 8], "dtype": "int64", "shape": [2]}},
+            {"scores": {"data": [5.0, 6.0, 7.0], "dtype": "float32", "shape": [1, 3]},
+             "ids": {"data": [9], "dtype": "int64", "shape": [1]}},
+            {"scores": {"data": [8.0, 9.0, 10.0], "dtype": "float32", "shape": [1, 3]},
+             "ids": {"data": [10], "dtype": "int64", "shape": [1]}},
+        ],
+        "metrics": {"loss:sum": 1.25, "tokens:sum": 4.0},
+    }
+    yield "forward_backward_empty", {"loss_fn_output_type": "ArrayRecord", "loss_fn_outputs": [], "metrics": {}}
+    yield "sample", {
+        "sequences": [
+            {"stop_reason": "stop", "tokens": [4, 5, 10], "logprobs": [-0.5, -1.0, -0.25],
+             "topk_logprobs": [[[4, -0.5], [6, -1.5]], [[5, -1.0], [1, -1.25]], [[10, -0.25]]]},
+            {"stop_reason": "length", "tokens": [6, 7], "logprobs": [-2.0, -0.125]},
+        ],
+        "prompt_logprobs": [None, -1.5, -0.75],
+        "topk_prompt_logprobs": [None, [[2, -0.5], [9, -1.5]], [[3, -0.25], [4, -2.5]]],
+        "prompt_cache_hit_tokens": 0,
+        "type": "sample",
+    }
+    yield "sample_plain", {
+        "sequences": [{"stop_reason": "length", "tokens": [1], "logprobs": [-0.5]}],
+        "prompt_cache_hit_tokens": 0,
+        "type": "sample",
+    }
+
+
 def main():
     for name, request in json_requests():
         write("requests", name + ".json", model_dump(request, exclude_unset=False, exclude_none=True, mode="json"))
@@ -154,6 +199,8 @@ def main():
         loss_fn_config={"clip_low_threshold": 0.8, "clip_high_threshold": 1.2},
     )
     forward_backward("forward_sparse", [sparse_datum()], "cross_entropy", 4, forward_only=True)
+    for name, response in responses():
+        write("responses", name + ".json", response)
     (OUT / "SDK_VERSION").write_text(SDK_VERSION + "\n")
     print(f"wrote fixtures of tinker {SDK_VERSION} to {OUT}")
 

@@ -216,7 +216,9 @@ final class Decoder implements AutoCloseable {
               stops,
               stopText,
               Boolean.TRUE.equals(req.promptLogprobs()),
-              req.topkPromptLogprobs()));
+              req.topkPromptLogprobs(),
+              req.topkSampleLogprobs() == null ? 0 : req.topkSampleLogprobs(),
+              req.promptLogprobsLastN() == null ? 0 : req.promptLogprobsLastN()));
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
@@ -232,7 +234,11 @@ final class Decoder implements AutoCloseable {
         lps.add((double) f);
       }
       sequences.add(
-          new SampledSequence(s.stopped() ? StopReason.STOP : StopReason.LENGTH, s.tokens(), lps));
+          new SampledSequence(
+              s.stopped() ? StopReason.STOP : StopReason.LENGTH,
+              s.tokens(),
+              lps,
+              s.topkIds() == null ? null : topk(s.topkIds(), s.topkLogprobs())));
       tokens += s.tokens().length;
     }
     List<Double> promptLps = null;
@@ -242,22 +248,26 @@ final class Decoder implements AutoCloseable {
         promptLps.add(Float.isNaN(f) ? null : (double) f);
       }
     }
-    List<List<TokenLogprob>> topk = null;
-    if (out.topkIds() != null) {
-      topk = new ArrayList<>();
-      for (int i = 0; i < out.topkIds().length; i++) {
-        if (i == 0) {
-          topk.add(null);
-          continue;
-        }
-        List<TokenLogprob> row = new ArrayList<>();
-        for (int j = 0; j < out.topkIds()[i].length; j++) {
-          row.add(new TokenLogprob(out.topkIds()[i][j], out.topkLogprobs()[i][j]));
-        }
-        topk.add(row);
-      }
-    }
+    List<List<TokenLogprob>> topk =
+        out.topkIds() == null ? null : topk(out.topkIds(), out.topkLogprobs());
     return new Executor.Outcome(new SampleResponse(sequences, promptLps, topk, 0), tokens);
+  }
+
+  /** Per position its (token, logprob) pairs; a position with none (nothing scored) is null. */
+  private static List<List<TokenLogprob>> topk(int[][] ids, float[][] logprobs) {
+    List<List<TokenLogprob>> out = new ArrayList<>(ids.length);
+    for (int i = 0; i < ids.length; i++) {
+      if (ids[i].length == 0) {
+        out.add(null);
+        continue;
+      }
+      List<TokenLogprob> row = new ArrayList<>(ids[i].length);
+      for (int j = 0; j < ids[i].length; j++) {
+        row.add(new TokenLogprob(ids[i][j], logprobs[i][j]));
+      }
+      out.add(row);
+    }
+    return out;
   }
 
   private Predicate<int[]> containsAny(List<String> texts) {

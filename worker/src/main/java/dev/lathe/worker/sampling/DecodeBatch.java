@@ -188,6 +188,11 @@ public final class DecodeBatch<K> implements AutoCloseable {
     for (int r = 0; r < rows.size(); r++) {
       Row<K> row = rows.get(r);
       Sampler.Pick p = Distribution.pick(logits, r * vocab, vocab, row.req(), row.rng);
+      if (row.top != null) {
+        row.top[row.size] =
+            Distribution.top(
+                logits, r * vocab, vocab, row.req().temperature(), row.req().topkSampleLogprobs());
+      }
       row.add(p.token(), p.logprob());
       if (row.size == row.req().maxTokens() || stops(row)) {
         row.done = true;
@@ -335,13 +340,14 @@ public final class DecodeBatch<K> implements AutoCloseable {
       return new Sampler.Output(List.of(), null, null, null);
     }
     int p = req.prompt().length;
-    // Position i-1 predicts prompt token i.
+    // Position i-1 predicts prompt token i; the first scored is 1, or the first of the last n.
+    int first = req.promptLogprobsLastN() > 0 ? p - req.promptLogprobsLastN() : 1;
     float[] lp = prefill.logSoftmax(-1).toType(DataType.FLOAT32, false).toFloatArray(); // [P*V]
     float[] promptLp = null;
     if (req.promptLogprobs()) {
       promptLp = new float[p];
-      promptLp[0] = Float.NaN;
-      for (int i = 1; i < p; i++) {
+      Arrays.fill(promptLp, 0, first, Float.NaN);
+      for (int i = first; i < p; i++) {
         promptLp[i] = lp[(i - 1) * vocab + req.prompt()[i]];
       }
     }
@@ -351,9 +357,11 @@ public final class DecodeBatch<K> implements AutoCloseable {
     if (k > 0) {
       ids = new int[p][];
       values = new float[p][];
-      ids[0] = new int[0];
-      values[0] = new float[0];
-      for (int i = 1; i < p; i++) {
+      for (int i = 0; i < first; i++) {
+        ids[i] = new int[0];
+        values[i] = new float[0];
+      }
+      for (int i = first; i < p; i++) {
         int[] top = Distribution.topK(lp, (i - 1) * vocab, vocab, k);
         ids[i] = top;
         values[i] = new float[k];
@@ -395,11 +403,23 @@ public final class DecodeBatch<K> implements AutoCloseable {
     Sampler.Output output() {
       List<Sampler.Sequence> sequences = new ArrayList<>(samples.size());
       for (Row<K> row : samples) {
+        int[][] topIds = null;
+        float[][] topLogprobs = null;
+        if (row.top != null) {
+          topIds = new int[row.size][];
+          topLogprobs = new float[row.size][];
+          for (int i = 0; i < row.size; i++) {
+            topIds[i] = row.top[i].ids();
+            topLogprobs[i] = row.top[i].logprobs();
+          }
+        }
         sequences.add(
             new Sampler.Sequence(
                 Arrays.copyOf(row.tokens, row.size),
                 Arrays.copyOf(row.logprobs, row.size),
-                row.stopped));
+                row.stopped,
+                topIds,
+                topLogprobs));
       }
       return new Sampler.Output(
           sequences, prompt.promptLogprobs(), prompt.topkIds(), prompt.topkLogprobs());
@@ -412,6 +432,7 @@ public final class DecodeBatch<K> implements AutoCloseable {
     final SplittableRandom rng;
     final int[] tokens;
     final float[] logprobs;
+    final Distribution.Top[] top; // per position with topk_sample_logprobs, else null
     int leftPad;
     int size;
     boolean done;
@@ -423,6 +444,10 @@ public final class DecodeBatch<K> implements AutoCloseable {
       this.leftPad = leftPad;
       this.tokens = new int[member.job.request().maxTokens()];
       this.logprobs = new float[tokens.length];
+      this.top =
+          member.job.request().topkSampleLogprobs() > 0
+              ? new Distribution.Top[tokens.length]
+              : null;
     }
 
     Sampler.Request req() {

@@ -93,22 +93,53 @@ final class Distribution {
     return best;
   }
 
-  /** Indices of the k largest values, largest first (ties by lower index). */
+  /**
+   * Indices of the k largest values, largest first (ties by lower index): one pass keeping a sorted
+   * window of k, so a 150k vocabulary costs a scan, not a sort.
+   */
   static int[] topK(float[] v, int offset, int n, int k) {
-    Integer[] order = new Integer[n];
+    k = Math.min(k, n);
+    int[] top = new int[k];
+    int size = 0;
     for (int i = 0; i < n; i++) {
-      order[i] = i;
+      float x = v[offset + i];
+      if (size == k && !(x > v[offset + top[k - 1]])) {
+        continue; // not above the smallest kept (equal loses: the lower index came first)
+      }
+      int at = size == k ? k - 1 : size++;
+      while (at > 0 && x > v[offset + top[at - 1]]) {
+        top[at] = top[at - 1];
+        at--;
+      }
+      top[at] = i;
     }
-    Arrays.sort(
-        order,
-        (a, b) ->
-            v[offset + a] != v[offset + b]
-                ? Float.compare(v[offset + b], v[offset + a])
-                : Integer.compare(a, b));
-    int[] out = new int[k];
-    for (int i = 0; i < k; i++) {
-      out[i] = order[i];
-    }
-    return out;
+    return top;
   }
+
+  /**
+   * The k most likely tokens of one row of logits and their log-probabilities under the
+   * distribution {@link #pick} reports a token's log-probability in: softmax(z/T), softmax(z) when
+   * greedy.
+   */
+  static Top top(float[] logits, int offset, int vocab, double temperature, int k) {
+    double scale = temperature == 0 ? 1 : 1 / temperature;
+    double max = Double.NEGATIVE_INFINITY;
+    for (int i = 0; i < vocab; i++) {
+      max = Math.max(max, logits[offset + i] * scale);
+    }
+    double sum = 0;
+    for (int i = 0; i < vocab; i++) {
+      sum += Math.exp(logits[offset + i] * scale - max);
+    }
+    double logSum = Math.log(sum) + max;
+    int[] ids = topK(logits, offset, vocab, k);
+    float[] logprobs = new float[ids.length];
+    for (int j = 0; j < ids.length; j++) {
+      logprobs[j] = (float) (logits[offset + ids[j]] * scale - logSum);
+    }
+    return new Top(ids, logprobs);
+  }
+
+  /** Token ids, most likely first, and their log-probabilities. */
+  record Top(int[] ids, float[] logprobs) {}
 }

@@ -25,6 +25,9 @@ public final class Sampler {
    * @param stopSequences token sequences that end a sample (kept in its output)
    * @param stopText ends a sample when true of its tokens so far (e.g. a stop string), or null
    * @param topkPromptLogprobs 0 for none
+   * @param topkSampleLogprobs the k most likely tokens at each sampled position; 0 for none
+   * @param promptLogprobsLastN prompt logprobs (and their top-k) for only the last n prompt tokens;
+   *     0 for the whole prompt
    */
   public record Request(
       int[] prompt,
@@ -37,7 +40,9 @@ public final class Sampler {
       List<int[]> stopSequences,
       Predicate<int[]> stopText,
       boolean promptLogprobs,
-      int topkPromptLogprobs) {
+      int topkPromptLogprobs,
+      int topkSampleLogprobs,
+      int promptLogprobsLastN) {
 
     public Request {
       if (prompt.length == 0) {
@@ -49,15 +54,61 @@ public final class Sampler {
       if (!(temperature >= 0) || !(topP > 0 && topP <= 1) || topK == 0 || topK < -1) {
         throw new IllegalArgumentException("temperature, top_p or top_k out of range");
       }
+      if (topkSampleLogprobs < 0
+          || promptLogprobsLastN < 0
+          || promptLogprobsLastN >= prompt.length) {
+        throw new IllegalArgumentException(
+            "topk_sample_logprobs or prompt_logprobs_last_n out of range");
+      }
+    }
+
+    /** A request without sampled top-k logprobs, scoring the whole prompt. */
+    public Request(
+        int[] prompt,
+        int numSamples,
+        int maxTokens,
+        double temperature,
+        int topK,
+        double topP,
+        Long seed,
+        List<int[]> stopSequences,
+        Predicate<int[]> stopText,
+        boolean promptLogprobs,
+        int topkPromptLogprobs) {
+      this(
+          prompt,
+          numSamples,
+          maxTokens,
+          temperature,
+          topK,
+          topP,
+          seed,
+          stopSequences,
+          stopText,
+          promptLogprobs,
+          topkPromptLogprobs,
+          0,
+          0);
     }
   }
 
-  /** One sample: its tokens, the log-probability of each, and whether a stop ended it. */
-  public record Sequence(int[] tokens, float[] logprobs, boolean stopped) {}
+  /**
+   * One sample: its tokens, the log-probability of each, and whether a stop ended it; with {@code
+   * topk_sample_logprobs}, the k most likely tokens at each position and their log-probabilities
+   * (under the distribution the token was drawn from), else null.
+   */
+  public record Sequence(
+      int[] tokens, float[] logprobs, boolean stopped, int[][] topkIds, float[][] topkLogprobs) {
+
+    public Sequence(int[] tokens, float[] logprobs, boolean stopped) {
+      this(tokens, logprobs, stopped, null, null);
+    }
+  }
 
   /**
    * The samples; with prompt log-probabilities, entry 0 is NaN (no context), and for top-k prompt
-   * log-probabilities row 0 is empty.
+   * log-probabilities row 0 is empty. Positions before the last {@code prompt_logprobs_last_n} are
+   * NaN and empty rows too.
    */
   public record Output(
       List<Sequence> sequences, float[] promptLogprobs, int[][] topkIds, float[][] topkLogprobs) {}

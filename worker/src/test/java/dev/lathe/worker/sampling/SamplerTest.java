@@ -174,4 +174,98 @@ class SamplerTest extends WithTinyModel {
     assertThatThrownBy(() -> sample(request(1, 5000, 0, -1, 1, null)))
         .hasMessageContaining("exceeds the model's context");
   }
+
+  /**
+   * Top-k sampled logprobs against a full forward of the prompt and the tokens so far: at each
+   * position the k ids are the k largest of log softmax(z/T), in order, with their values; the
+   * sampled tokens are those of the same request without top-k (the draws are not disturbed).
+   */
+  @Test
+  void topkSampleLogprobsAreTheKMostLikelyOfTheDrawnDistribution() {
+    double t = 0.8;
+    int k = 4;
+    Sampler.Request plain = request(2, 9, t, -1, 1, 11L);
+    Sampler.Request withTop =
+        new Sampler.Request(PROMPT, 2, 9, t, -1, 1, 11L, List.of(), null, false, 0, k, 0);
+    Sampler.Output a = sample(plain);
+    Sampler.Output b = sample(withTop);
+    for (int n = 0; n < 2; n++) {
+      Sampler.Sequence s = b.sequences().get(n);
+      assertThat(s.tokens()).containsExactly(a.sequences().get(n).tokens());
+      assertThat(a.sequences().get(n).topkIds()).isNull();
+      float[][] lp = fullLogprobs(s.tokens());
+      for (int i = 0; i < s.tokens().length; i++) {
+        float[] row = lp[PROMPT.length - 1 + i];
+        double[] scaled = new double[row.length];
+        double max = Double.NEGATIVE_INFINITY;
+        for (int v = 0; v < row.length; v++) {
+          scaled[v] = row[v] / t;
+          max = Math.max(max, scaled[v]);
+        }
+        double sum = 0;
+        for (double v : scaled) {
+          sum += Math.exp(v - max);
+        }
+        double logSum = max + Math.log(sum);
+        Integer[] order = new Integer[row.length];
+        for (int v = 0; v < row.length; v++) {
+          order[v] = v;
+        }
+        Arrays.sort(order, (x, y) -> Double.compare(scaled[y], scaled[x]));
+        assertThat(s.topkIds()[i]).hasSize(k);
+        for (int j = 0; j < k; j++) {
+          assertThat(s.topkIds()[i][j]).as("position %d rank %d", i, j).isEqualTo(order[j]);
+          assertThat((double) s.topkLogprobs()[i][j])
+              .isCloseTo(scaled[order[j]] - logSum, org.assertj.core.data.Offset.offset(1e-4));
+        }
+      }
+    }
+  }
+
+  @Test
+  void promptLogprobsOfTheLastNOnly() {
+    Sampler.Request all =
+        new Sampler.Request(PROMPT, 1, 1, 0, -1, 1, null, List.of(), null, true, 2);
+    Sampler.Request last =
+        new Sampler.Request(PROMPT, 1, 1, 0, -1, 1, null, List.of(), null, true, 2, 0, 3);
+    Sampler.Output full = sample(all);
+    Sampler.Output tail = sample(last);
+    int first = PROMPT.length - 3;
+    for (int i = 0; i < PROMPT.length; i++) {
+      if (i < first) {
+        assertThat(tail.promptLogprobs()[i]).as("position " + i).isNaN();
+        assertThat(tail.topkIds()[i]).isEmpty();
+      } else {
+        assertThat(tail.promptLogprobs()[i]).isEqualTo(full.promptLogprobs()[i]);
+        assertThat(tail.topkIds()[i]).containsExactly(full.topkIds()[i]);
+      }
+    }
+    assertThatThrownBy(
+            () ->
+                new Sampler.Request(
+                    PROMPT, 1, 1, 0, -1, 1, null, List.of(), null, true, 0, 0, PROMPT.length))
+        .hasMessageContaining("prompt_logprobs_last_n");
+  }
+
+  @Test
+  void topKIsASortTruncated() {
+    java.util.Random random = new java.util.Random(3);
+    for (int trial = 0; trial < 200; trial++) {
+      int n = 1 + random.nextInt(300);
+      float[] v = new float[n + 5];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = random.nextInt(40) / 4f; // many ties
+      }
+      int k = 1 + random.nextInt(25);
+      Integer[] order = new Integer[n];
+      for (int i = 0; i < n; i++) {
+        order[i] = i;
+      }
+      Arrays.sort(
+          order, (a, b) -> v[5 + a] != v[5 + b] ? Float.compare(v[5 + b], v[5 + a]) : a - b);
+      int[] expected =
+          Arrays.stream(order).limit(Math.min(k, n)).mapToInt(Integer::intValue).toArray();
+      assertThat(Distribution.topK(v, 5, n, k)).as("trial " + trial).containsExactly(expected);
+    }
+  }
 }
