@@ -117,6 +117,7 @@ class SamplingController {
     stop(p.stop());
     Check.range(
         req.topkPromptLogprobs(), 0, limits.maxTopkPromptLogprobs(), "topk_prompt_logprobs");
+    currentSdkFields(req, promptTokens);
 
     String samplingSession = null;
     Integer seq = null;
@@ -136,6 +137,33 @@ class SamplingController {
     String id =
         requests.enqueue(caller, model.name(), "sample", null, samplingSession, seq, req, "seq_id");
     return RequestAccepted.sampling(id, req.numSamples());
+  }
+
+  /** The fields the current SDK added: served, or refused by name where Lathe has no such thing. */
+  private void currentSdkFields(SampleRequest req, int promptTokens) {
+    if (req.topkSampleLogprobs() != null) {
+      Check.range(
+          req.topkSampleLogprobs(), 0, limits.maxTopkPromptLogprobs(), "topk_sample_logprobs");
+    }
+    if (req.promptLogprobsLastN() != null) {
+      Check.range(req.promptLogprobsLastN(), 1, promptTokens - 1, "prompt_logprobs_last_n");
+      if (!Boolean.TRUE.equals(req.promptLogprobs()) && req.topkPromptLogprobs() == 0) {
+        throw ApiException.badRequest(
+            "prompt_logprobs_last_n", "needs prompt_logprobs or topk_prompt_logprobs");
+      }
+    }
+    if (req.targetPromptLogprobs() != null) {
+      throw ApiException.badRequest(
+          "target_prompt_logprobs",
+          "is not supported by Lathe: ask for prompt_logprobs or topk_prompt_logprobs");
+    }
+    if (req.promptAltTokensK() != null && req.promptAltTokensK() != 0) {
+      throw ApiException.badRequest("prompt_alt_tokens_k", "is not supported by Lathe (send 0)");
+    }
+    if (Boolean.TRUE.equals(req.recordStabilityInfo())) {
+      throw ApiException.badRequest(
+          "record_stability_info", "is not supported by Lathe, which has no stable_reinforce loss");
+    }
   }
 
   private void owned(Caller caller, String samplingSessionId) {

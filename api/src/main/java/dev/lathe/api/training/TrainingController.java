@@ -24,6 +24,7 @@ import dev.lathe.contracts.training.LoadWeightsRequest;
 import dev.lathe.contracts.training.LoraConfig;
 import dev.lathe.contracts.training.LossFnType;
 import dev.lathe.contracts.training.OptimStepRequest;
+import dev.lathe.contracts.training.OptimizerConfig;
 import dev.lathe.contracts.training.SaveWeightsForSamplerRequest;
 import dev.lathe.contracts.training.SaveWeightsRequest;
 import dev.lathe.contracts.training.UnloadModelRequest;
@@ -79,6 +80,7 @@ class TrainingController {
     model.require(req.baseModel(), "base_model");
     LoraConfig lora = Check.required(req.loraConfig(), "lora_config");
     Check.range(lora.rank(), 1, MAX_RANK, "lora_config.rank");
+    adamw(req.optimizerConfig());
     String modelId = req.sessionId() + ":train:" + seq;
     if (runs.find(caller, modelId).isEmpty()) {
       quotas.allowNewAdapter(caller); // a retried create_model is not a new adapter
@@ -144,6 +146,10 @@ class TrainingController {
   RequestAccepted optimStep(Caller caller, @RequestBody OptimStepRequest req) {
     TrainingRuns.Run run = runs.require(caller, req.modelId());
     int seq = seq(req.seqId());
+    if (req.optimizerParams() != null) {
+      throw ApiException.badRequest(
+          "optimizer_params", "Lathe trains with AdamW only: send adam_params");
+    }
     AdamParams a = Check.required(req.adamParams(), "adam_params");
     double lr = Check.finite(a.learningRate(), "adam_params.learning_rate");
     if (lr < 0 || lr > 10) {
@@ -187,6 +193,13 @@ class TrainingController {
     if (req.path() == null && req.samplingSessionSeqId() == null) {
       throw ApiException.badRequest("path", "give a path or a sampling_session_seq_id");
     }
+    if (req.kind() != null && !req.kind().equals("snapshot")) {
+      throw ApiException.badRequest(
+          "kind",
+          "'"
+              + req.kind()
+              + "' is not supported: Lathe saves snapshot sampler weights (save again to update)");
+    }
     if (req.samplingSessionSeqId() != null) {
       Check.range(req.samplingSessionSeqId(), 0, Integer.MAX_VALUE, "sampling_session_seq_id");
     }
@@ -198,6 +211,7 @@ class TrainingController {
   RequestAccepted loadWeights(Caller caller, @RequestBody LoadWeightsRequest req) {
     TrainingRuns.Run run = runs.require(caller, req.modelId());
     int seq = seq(req.seqId());
+    adamw(req.optimizerConfig());
     TinkerPath path = path(req.path(), "path");
     TrainingRuns.Run source =
         runs.byCheckpoint(caller, path)
@@ -318,6 +332,15 @@ class TrainingController {
         throw ApiException.badRequest(
             field + "[" + i + "]", v + " is not a token id in [0, " + model.vocabSize() + ")");
       }
+    }
+  }
+
+  /** The current SDK names the optimizer family; Lathe's is AdamW. */
+  private static void adamw(OptimizerConfig config) {
+    if (config != null && !OptimizerConfig.ADAMW.equals(config.type())) {
+      throw ApiException.badRequest(
+          "optimizer_config.type",
+          "'" + config.type() + "' is not an optimizer Lathe trains with (adamw)");
     }
   }
 

@@ -50,6 +50,64 @@ final class Http {
             .PUT(HttpRequest.BodyPublishers.ofString(json)));
   }
 
+  /** An answer read as bytes (protobuf). */
+  record Raw(int status, byte[] body, String contentType) {
+
+    String text() {
+      return new String(body, java.nio.charset.StandardCharsets.UTF_8);
+    }
+  }
+
+  /** POSTs bytes with the given headers (Content-Type among them). */
+  Raw postBytes(String key, String path, byte[] body, String... headers) {
+    HttpRequest.Builder b =
+        HttpRequest.newBuilder(URI.create(base + path))
+            .POST(HttpRequest.BodyPublishers.ofByteArray(body));
+    if (headers.length > 0) {
+      b.headers(headers);
+    }
+    if (key != null) {
+      b.header("X-API-Key", key);
+    }
+    try {
+      HttpResponse<byte[]> r =
+          client.send(
+              b.timeout(Duration.ofSeconds(60)).build(), HttpResponse.BodyHandlers.ofByteArray());
+      return new Raw(r.statusCode(), r.body(), r.headers().firstValue("content-type").orElse(""));
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Polls retrieve_future as the current SDK does (Accept: protobuf) until it is not try_again. */
+  Raw resultAccepting(String key, String requestId, String accept) {
+    long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
+    byte[] body =
+        WireJson.mapper()
+            .writeValueAsBytes(
+                java.util.Map.of("request_id", requestId, "allow_metadata_only", true));
+    while (System.nanoTime() < deadline) {
+      Raw r =
+          postBytes(
+              key,
+              "/api/v1/retrieve_future",
+              body,
+              "Content-Type",
+              "application/json",
+              "Accept",
+              accept);
+      boolean tryAgain =
+          r.contentType().startsWith("application/json") && r.text().contains("\"try_again\"");
+      if (r.status() != 200 || !tryAgain) {
+        return r;
+      }
+    }
+    throw new AssertionError("request " + requestId + " did not finish within a minute");
+  }
+
   Response get(String key, String path) {
     return send(key, HttpRequest.newBuilder(URI.create(base + path)).GET());
   }
