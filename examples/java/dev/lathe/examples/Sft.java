@@ -61,7 +61,9 @@ public final class Sft {
       long start = System.nanoTime();
       for (int step = 1; step <= steps; step++) {
         var fb = training.forwardBackward(data, LossFnType.CROSS_ENTROPY, null);
-        var opt = training.optimStep(AdamParams.ofLearningRate(5e-3));
+        // Linear decay to zero: a constant rate keeps the loss bouncing at the end.
+        double lr = 5e-3 * (1 - (step - 1) / (double) steps);
+        var opt = training.optimStep(AdamParams.ofLearningRate(lr));
         last = fb.join().metrics().get("loss:sum") / answerTokens;
         opt.join();
         first = step == 1 ? last : first;
