@@ -207,15 +207,20 @@ class TrainingController {
     return queue(caller, run, "save_weights_for_sampler", seq, req);
   }
 
+  /**
+   * Loads a checkpoint into a training run. The current SDK also creates a run this way ({@code
+   * session_id} + {@code model_seq_id}, no {@code model_id}): the run takes the checkpoint's LoRA
+   * configuration, and the load is its first request (seq_id 0).
+   */
   @PostMapping("/load_weights")
   RequestAccepted loadWeights(Caller caller, @RequestBody LoadWeightsRequest req) {
+    if (req.modelId() == null && req.sessionId() != null) {
+      return createViaLoad(caller, req);
+    }
     TrainingRuns.Run run = runs.require(caller, req.modelId());
     int seq = seq(req.seqId());
     adamw(req.optimizerConfig());
-    TinkerPath path = path(req.path(), "path");
-    TrainingRuns.Run source =
-        runs.byCheckpoint(caller, path)
-            .orElseThrow(() -> ApiException.notFound("path", req.path()));
+    TrainingRuns.Run source = source(caller, req.path());
     LoraConfig a = source.lora();
     LoraConfig b = run.lora();
     if (source.rank() != run.rank()
@@ -229,6 +234,43 @@ class TrainingController {
               + ") differs from this model's");
     }
     return queue(caller, run, "load_weights", seq, req);
+  }
+
+  private RequestAccepted createViaLoad(Caller caller, LoadWeightsRequest req) {
+    sessions.require(caller, req.sessionId(), "session_id");
+    int seq = Check.range(req.modelSeqId(), 0, Integer.MAX_VALUE, "model_seq_id");
+    if (req.baseModel() != null) {
+      model.require(req.baseModel(), "base_model");
+    }
+    adamw(req.optimizerConfig());
+    TrainingRuns.Run source = source(caller, req.path());
+    if (!source.baseModel().equals(model.name())) {
+      throw ApiException.badRequest(
+          "path",
+          "the checkpoint is of " + source.baseModel() + "; this server trains " + model.name());
+    }
+    String modelId = req.sessionId() + ":train:" + seq;
+    if (runs.find(caller, modelId).isEmpty()) {
+      quotas.allowNewAdapter(caller);
+    }
+    runs.create(
+        caller,
+        modelId,
+        req.sessionId(),
+        seq,
+        model.name(),
+        source.lora(),
+        modelId.hashCode(),
+        req.userMetadata());
+    String id =
+        requests.enqueue(
+            caller, model.name(), "load_weights", modelId, null, 0, req, "model_seq_id");
+    return new RequestAccepted(id, modelId);
+  }
+
+  private TrainingRuns.Run source(Caller caller, String text) {
+    TinkerPath path = path(text, "path");
+    return runs.byCheckpoint(caller, path).orElseThrow(() -> ApiException.notFound("path", text));
   }
 
   @PostMapping("/weights_info")
