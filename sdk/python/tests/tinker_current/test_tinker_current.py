@@ -194,3 +194,33 @@ def test_rest_client_manages_checkpoints(server, api_key):
     rest.delete_checkpoint_from_tinker_path(sampler_path).result()
     left = rest.list_checkpoints(training.model_id).result()
     assert [c.checkpoint_id for c in left.checkpoints] == ["weights/keep"]
+
+
+def test_sessions_keep_their_name_and_finish(server, api_key):
+    service = tinker.ServiceClient(
+        base_url=server.base_url, api_key=api_key, display_name="nightly sft", user_metadata={"team": "a"}
+    )
+    training = service.create_lora_training_client(base_model="lathe-tiny", rank=4).result()
+    training.forward_backward([datum()], "cross_entropy").result()
+    training.optim_step(types.AdamParams(learning_rate=1e-3)).result()
+    training.save_state("kept").result()
+    session_id = service.holder.get_session_id()
+
+    rest = tinker.RestClient(base_url=server.base_url, api_key=api_key)
+    session = rest.get_session(session_id).result()
+    assert session.display_name == "nightly sft" and session.user_metadata == {"team": "a"}
+    assert session.training_run_ids == [training.model_id]
+
+    usage = tinker.AdminClient(base_url=server.base_url, api_key=api_key).get_current_checkpoint_storage_usage().result()
+    assert [(u.checkpoint_count, u.size_bytes > 0) for u in usage.data] == [(1, True)]
+
+    # close() finishes the session on the server (and raises if that call fails).
+    service.close("success").result()
+
+
+def test_what_lathe_does_not_serve_says_so(server, api_key):
+    rest = tinker.RestClient(base_url=server.base_url, api_key=api_key)
+    with pytest.raises(tinker.NotFoundError, match="not supported by Lathe"):
+        rest.copy_weights("tinker://run/weights/x", "proj-1").result()
+    with pytest.raises(tinker.NotFoundError, match="no external weights"):
+        rest.get_external_weights_urls("tinker://run-1/external_weights/x").result()

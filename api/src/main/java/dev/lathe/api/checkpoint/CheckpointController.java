@@ -4,6 +4,7 @@ import dev.lathe.api.auth.Caller;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.api.web.Check;
 import dev.lathe.contracts.checkpoint.CheckpointArchiveUrlResponse;
+import dev.lathe.contracts.checkpoint.CheckpointStorageUsage;
 import dev.lathe.contracts.checkpoint.CheckpointTtlRequest;
 import dev.lathe.contracts.checkpoint.CheckpointsListResponse;
 import dev.lathe.contracts.checkpoint.Cursor;
@@ -59,6 +60,12 @@ class CheckpointController {
     return new TrainingRunsResponse(
         checkpoints.runs(caller, limit, offset),
         new Cursor(offset, limit, checkpoints.countRuns(caller)));
+  }
+
+  @GetMapping("/billing/usage/checkpoints/current")
+  CheckpointStorageUsage storage(
+      Caller caller, @RequestParam(name = "project_id", required = false) String projectId) {
+    return new CheckpointStorageUsage(null, checkpoints.storage(caller, projectId));
   }
 
   @GetMapping("/training_runs/{runId}")

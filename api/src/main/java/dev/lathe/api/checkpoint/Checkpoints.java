@@ -4,6 +4,7 @@ import dev.lathe.api.auth.Caller;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.checkpoint.Checkpoint;
+import dev.lathe.contracts.checkpoint.CheckpointStorageUsage;
 import dev.lathe.contracts.checkpoint.CheckpointType;
 import dev.lathe.contracts.checkpoint.TrainingRun;
 import dev.lathe.worker.store.Trees;
@@ -76,6 +77,22 @@ class Checkpoints {
                     latest(id, "sampler_weights"),
                     metadata(rs.getString(6))))
         .optional();
+  }
+
+  /** Live checkpoints per project of the session that made them (null: no project). */
+  List<CheckpointStorageUsage.Item> storage(Caller caller, String projectId) {
+    return jdbc.sql(
+            "SELECT s.project_id, count(*), coalesce(sum(c.size_bytes), 0) FROM checkpoints c"
+                + " JOIN training_runs r ON r.id = c.training_run_id"
+                + " JOIN sessions s ON s.id = r.session_id"
+                + " WHERE c.tenant_id = ? AND (c.expires_at IS NULL OR c.expires_at > now())"
+                + " AND (CAST(? AS TEXT) IS NULL OR s.project_id = ?)"
+                + " GROUP BY s.project_id ORDER BY s.project_id NULLS FIRST")
+        .params(caller.tenantId(), projectId, projectId)
+        .query(
+            (rs, n) ->
+                CheckpointStorageUsage.Item.of(rs.getString(1), rs.getLong(2), rs.getLong(3)))
+        .list();
   }
 
   long countCheckpoints(Caller caller, String runId) {

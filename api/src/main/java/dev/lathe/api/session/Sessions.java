@@ -3,11 +3,13 @@ package dev.lathe.api.session;
 import dev.lathe.api.auth.Caller;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.contracts.WireJson;
+import dev.lathe.contracts.session.CreateSessionRequest;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Service;
+import tools.jackson.core.type.TypeReference;
 
 /** Client sessions: the parent of a client's training runs and sampling sessions. */
 @Service
@@ -19,21 +21,50 @@ public class Sessions {
     this.jdbc = jdbc;
   }
 
-  String create(
-      Caller caller, List<String> tags, Map<String, Object> metadata, String sdk, String project) {
+  String create(Caller caller, CreateSessionRequest req) {
     String id = UUID.randomUUID().toString();
     jdbc.sql(
-            "INSERT INTO sessions (id, tenant_id, tags, user_metadata, sdk_version, project_id)"
-                + " VALUES (?, ?, ?, ?::jsonb, ?, ?)")
+            "INSERT INTO sessions (id, tenant_id, tags, user_metadata, sdk_version, project_id,"
+                + " display_name) VALUES (?, ?, ?, ?::jsonb, ?, ?, ?)")
         .params(
             id,
             caller.tenantId(),
-            tags.toArray(String[]::new),
-            metadata == null ? null : WireJson.mapper().writeValueAsString(metadata),
-            sdk,
-            project)
+            req.tags().toArray(String[]::new),
+            req.userMetadata() == null
+                ? null
+                : WireJson.mapper().writeValueAsString(req.userMetadata()),
+            req.sdkVersion(),
+            req.projectId(),
+            req.displayName())
         .update();
     return id;
+  }
+
+  /** What GET /sessions/{id} shows besides the session's runs and samplers. */
+  record Details(Map<String, Object> userMetadata, String displayName) {}
+
+  Details details(String sessionId) {
+    return jdbc.sql("SELECT user_metadata::text, display_name FROM sessions WHERE id = ?")
+        .param(sessionId)
+        .query(
+            (rs, n) ->
+                new Details(
+                    rs.getString(1) == null
+                        ? null
+                        : WireJson.mapper().readValue(rs.getString(1), METADATA),
+                    rs.getString(2)))
+        .single();
+  }
+
+  private static final TypeReference<Map<String, Object>> METADATA = new TypeReference<>() {};
+
+  /** Marks the session finished (the client closed it), with why; finishing twice is a no-op. */
+  void finish(Caller caller, String sessionId, String reason, String detail) {
+    jdbc.sql(
+            "UPDATE sessions SET finished_at = now(), finish_reason = ?, finish_detail = ?"
+                + " WHERE id = ? AND tenant_id = ? AND finished_at IS NULL")
+        .params(reason, detail, sessionId, caller.tenantId())
+        .update();
   }
 
   /** Checks that the caller owns the session; 404 otherwise. */
