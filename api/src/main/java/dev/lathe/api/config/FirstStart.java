@@ -55,12 +55,12 @@ class FirstStart implements ApplicationRunner {
           .append("' ")
           .append(base)
           .append("/api/v1/get_server_capabilities")
-          .append("\n    pip install tinker==0.24.1")
+          .append("\n    pip install tinker")
           .append("\n    TINKER_API_KEY=")
           .append(key.apiKey())
-          .append(" python -c \"import tinker; print(tinker.ServiceClient(base_url='")
+          .append(" python -c \"import tinker; print(tinker.RestClient(base_url='")
           .append(base)
-          .append("').get_server_capabilities())\"");
+          .append("').get_server_capabilities().result())\"");
     }
     if (!out.isEmpty()) {
       log.info("Lathe is ready on port {}{}\n", port(), out);

@@ -28,7 +28,6 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class FusedBatchTest {
 
-  private static final double TOLERANCE = 1e-5;
   private static final AdamW.Params ADAM = new AdamW.Params(1e-2, 0.9, 0.95, 1e-8, 0.01, 1.0);
 
   /** Four tenants: different ranks, targets, losses and data lengths. */
@@ -49,6 +48,7 @@ class FusedBatchTest {
   private NDManager manager;
   private BaseModel base;
   private DataType dtype = DataType.FLOAT32;
+  private double outputTolerance = 1e-5;
 
   @AfterEach
   void close() {
@@ -66,19 +66,28 @@ class FusedBatchTest {
   }
 
   /**
-   * In float64 everything matches to 1e-5 through three optimizer steps. In float32 losses and
-   * logprobs do; gradients agree to 1e-4 of their scale (sums over differently shaped batches round
-   * differently), and AdamW, which divides each gradient by its own running RMS, turns that
-   * rounding in near-zero gradients into parameter differences up to ~lr·0.1.
+   * In float64 everything matches to 1e-5 through three optimizer steps. In float32 the first
+   * round's losses and logprobs do, and its gradients agree to 1e-4 of their scale (sums over
+   * differently shaped batches round differently); AdamW, which divides each gradient by its own
+   * running RMS, turns that rounding in near-zero gradients into parameter differences up to
+   * ~lr·0.1, so the later rounds, which start from those parameters, are held to {@code drift}
+   * times the first round's tolerances (on an AVX-512 CPU the third round's logprobs differed by
+   * 4e-5 relative and its gradients by 1.5e-4).
    */
   @ParameterizedTest
-  @CsvSource({"FLOAT64, 1e-5, 1e-5", "FLOAT32, 1e-4, 1e-3"})
+  @CsvSource({"FLOAT64, 1e-5, 1e-5, 1e-5, 1", "FLOAT32, 1e-5, 1e-4, 1e-3, 10"})
   void fourTenantsFusedMatchEachRunAlone(
-      DataType dtype, double gradTolerance, double paramTolerance) {
+      DataType dtype,
+      double outputTolerance,
+      double gradTolerance,
+      double paramTolerance,
+      double drift) {
     load(dtype);
     List<LoraAdapter> fused = adapters();
     List<LoraAdapter> alone = adapters();
     for (int round = 0; round < 3; round++) {
+      this.outputTolerance = round == 0 ? outputTolerance : drift * outputTolerance;
+      double roundGradTolerance = round == 0 ? gradTolerance : drift * gradTolerance;
       List<ForwardBackward.Job> jobs = new ArrayList<>();
       for (Tenant t : TENANTS) {
         jobs.add(job(fused.get(t.index()), t, round, true));
@@ -96,7 +105,7 @@ class FusedBatchTest {
                     base.llama(), List.of(job(alone.get(t.index()), t, round, true)), manager)
                 .getFirst();
         assertSameResult(together.get(t.index()), single);
-        assertSameGradients(fused.get(t.index()), alone.get(t.index()), gradTolerance);
+        assertSameGradients(fused.get(t.index()), alone.get(t.index()), roundGradTolerance);
       }
       ForwardBackward.Result baseAlone =
           ForwardBackward.run(base.llama(), List.of(jobs.get(4)), manager).getFirst();
@@ -203,9 +212,9 @@ class FusedBatchTest {
   }
 
   /**
-   * Losses and logprobs within 1e-5; in float32 relative to the value's size where that is above 1
-   * (1e-5 of a logprob of -6 is some 20 float32 steps: a batched matmul of gathered adapters sums
-   * in another order than one adapter's plain matmul).
+   * Losses and logprobs within the output tolerance; in float32 relative to the value's size where
+   * that is above 1 (a batched matmul of gathered adapters sums in another order than one adapter's
+   * plain matmul).
    */
   private void assertSameResult(ForwardBackward.Result fused, ForwardBackward.Result alone) {
     assertThat(fused.tokens()).isEqualTo(alone.tokens());
@@ -223,7 +232,7 @@ class FusedBatchTest {
 
   private org.assertj.core.data.Offset<Double> within(double value) {
     double scale = dtype == DataType.FLOAT32 ? Math.max(1, Math.abs(value)) : 1;
-    return org.assertj.core.data.Offset.offset(TOLERANCE * scale);
+    return org.assertj.core.data.Offset.offset(outputTolerance * scale);
   }
 
   /** Within a tolerance relative to the gradient's largest entry where that is above 1. */
