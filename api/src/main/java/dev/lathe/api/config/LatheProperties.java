@@ -16,7 +16,10 @@ import org.springframework.validation.annotation.Validated;
  *
  * @param role {@code all}: api and worker in one process; {@code api} or {@code worker} alone
  * @param dataDir where all-in-one mode keeps its database, models and adapter files
- * @param baseModel the served base model: {@code lathe-tiny} or a Hugging Face model directory
+ * @param baseModel the served base model: {@code lathe-tiny}, {@code smollm2-135m-instruct}, a
+ *     {@code .gguf} file or a model directory
+ * @param modelDir where named GGUF models are looked for before {@code dataDir/models} (blank:
+ *     nowhere else)
  * @param adminKey the first admin key; generated and printed once when blank
  * @param db the external PostgreSQL; when its url is blank an embedded one runs under dataDir
  * @param limits caps on what one call may ask for
@@ -28,10 +31,16 @@ public record LatheProperties(
     @NotNull Role role,
     @NotNull Path dataDir,
     @NotBlank String baseModel,
+    String modelDir,
     String adminKey,
     @Valid @NotNull Db db,
     @Valid @NotNull Limits limits,
     @Valid @NotNull Worker worker) {
+
+  /** {@code modelDir} as a path, or null when it is blank. */
+  public Path modelDirPath() {
+    return modelDir == null || modelDir.isBlank() ? null : Path.of(modelDir);
+  }
 
   /** Which parts this process runs. */
   public enum Role {

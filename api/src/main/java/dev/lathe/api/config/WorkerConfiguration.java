@@ -57,6 +57,7 @@ class WorkerConfiguration {
                 dataSource,
                 props.baseModel(),
                 props.dataDir(),
+                props.modelDirPath(),
                 settings,
                 registry,
                 signals::finished)));
@@ -91,7 +92,8 @@ class WorkerConfiguration {
         local
             .process()
             .map(WorkerProcess::model)
-            .orElseGet(() -> ModelInfo.read(props.baseModel()));
-    return new ServedModel(m.name(), m.vocabSize(), m.maxContextLength());
+            .orElseGet(
+                () -> ModelInfo.read(props.baseModel(), props.dataDir(), props.modelDirPath()));
+    return new ServedModel(m.name(), m.vocabSize(), m.maxContextLength(), m.dir());
   }
 }

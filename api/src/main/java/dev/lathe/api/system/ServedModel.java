@@ -2,9 +2,13 @@ package dev.lathe.api.system;
 
 import dev.lathe.api.web.ApiException;
 import dev.lathe.api.web.Check;
+import java.nio.file.Path;
 
-/** The base model this deployment serves, as the api validates against it. */
-public record ServedModel(String name, int vocabSize, int maxContextLength) {
+/**
+ * The base model this deployment serves, as the api validates against it; {@code dir} holds its
+ * tokenizer files.
+ */
+public record ServedModel(String name, int vocabSize, int maxContextLength, Path dir) {
 
   /** Checks that a request names this model. */
   public void require(String requested, String field) {

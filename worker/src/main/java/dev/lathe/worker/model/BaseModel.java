@@ -6,40 +6,45 @@ import dev.lathe.contracts.WireJson;
 import dev.lathe.worker.io.Tokenizer;
 import dev.lathe.worker.model.llama.Llama;
 import dev.lathe.worker.model.llama.LlamaConfig;
+import dev.lathe.worker.model.llama.LlamaGguf;
 import dev.lathe.worker.model.tiny.LatheTiny;
+import dev.lathe.worker.store.Gguf;
 import dev.lathe.worker.store.TensorSource;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 
 /**
- * The frozen base model a worker serves: loaded once from a Hugging Face model directory, with its
- * tokenizer. {@code lathe-tiny} (and {@code lathe-tiny-bench}) are generated on first use.
+ * The frozen base model a worker serves: loaded once from a model directory (Hugging Face, or a
+ * GGUF file with the files {@link ModelLocator} writes beside it), with its tokenizer. {@code
+ * lathe-tiny} (and {@code lathe-tiny-bench}) are generated on first use.
  */
 public record BaseModel(String name, Path dir, LlamaConfig config, Llama llama, Tokenizer tokenizer)
     implements AutoCloseable {
 
   /**
-   * Resolves {@code LATHE_BASE_MODEL}: a built-in name, generated under {@code <dataDir>/models} if
-   * needed, or a path to a model directory.
+   * Resolves {@code LATHE_BASE_MODEL} to a model directory ({@link ModelLocator}); a built-in model
+   * is generated under {@code <dataDir>/models} if needed.
+   *
+   * @param modelDir where named GGUF models are looked for first ({@code LATHE_MODEL_DIR}), or null
    */
-  public static Path resolve(String nameOrPath, Path dataDir, NDManager manager) {
-    try {
-      for (LatheTiny.Size size : LatheTiny.Size.values()) {
-        if (size.modelName().equals(nameOrPath)) {
-          return LatheTiny.ensure(dataDir.resolve("models").resolve(nameOrPath), size, manager);
-        }
+  public static Path resolve(String nameOrPath, Path dataDir, Path modelDir, NDManager manager) {
+    Optional<LatheTiny.Size> builtIn = ModelLocator.builtIn(nameOrPath);
+    if (builtIn.isPresent()) {
+      try {
+        return LatheTiny.ensure(
+            ModelLocator.locate(nameOrPath, dataDir, modelDir), builtIn.get(), manager);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot write " + nameOrPath, e);
       }
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + nameOrPath, e);
     }
-    Path dir = Path.of(nameOrPath);
-    if (!Files.isDirectory(dir)) {
-      throw new IllegalArgumentException(
-          nameOrPath + " is neither a built-in model nor a model directory");
-    }
-    return dir;
+    return ModelLocator.locate(nameOrPath, dataDir, modelDir);
+  }
+
+  public static Path resolve(String nameOrPath, Path dataDir, NDManager manager) {
+    return resolve(nameOrPath, dataDir, null, manager);
   }
 
   /**
@@ -58,8 +63,19 @@ public record BaseModel(String name, Path dir, LlamaConfig config, Llama llama, 
     } catch (RuntimeException e) {
       throw new IllegalArgumentException(configFile + ": " + e.getMessage(), e);
     }
-    Llama llama = Llama.load(config, TensorSource.open(dir), manager, dtype);
+    Llama llama = Llama.load(config, tensors(dir, config), manager, dtype);
     return new BaseModel(dir.getFileName().toString(), dir, config, llama, Tokenizer.load(dir));
+  }
+
+  /** The weights of a model directory: its GGUF file if it has one, else its safetensors. */
+  static TensorSource tensors(Path dir, LlamaConfig config) {
+    Path gguf = dir.resolve(ModelLocator.GGUF_FILE);
+    return Files.exists(gguf) ? LlamaGguf.tensors(Gguf.open(gguf), config) : TensorSource.open(dir);
+  }
+
+  /** This model's weights, as it was loaded from them. */
+  public TensorSource tensors() {
+    return tensors(dir, config);
   }
 
   @Override

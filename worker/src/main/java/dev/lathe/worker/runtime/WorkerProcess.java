@@ -24,20 +24,22 @@ public final class WorkerProcess implements AutoCloseable {
   }
 
   /**
-   * Loads the base model (generating a built-in one under {@code dataDir/models} if needed) and
-   * starts the claim loop; adapters are stored under {@code settings.storage()}.
+   * Loads the base model (generating a built-in one under {@code dataDir/models} if needed; named
+   * GGUF models are looked for in {@code modelDir} first, which may be null) and starts the claim
+   * loop; adapters are stored under {@code settings.storage()}.
    */
   public static WorkerProcess start(
       DataSource ds,
       String baseModel,
       Path dataDir,
+      Path modelDir,
       Worker.Settings settings,
       io.micrometer.core.instrument.MeterRegistry registry,
       Consumer<String> onFinished) {
     System.setProperty("ai.djl.offline", "true");
     NDManager manager = NDManager.newBaseManager();
     try {
-      Path dir = BaseModel.resolve(baseModel, dataDir, manager);
+      Path dir = BaseModel.resolve(baseModel, dataDir, modelDir, manager);
       BaseModel model = BaseModel.load(dir, manager, DataType.FLOAT32);
       Worker worker = new Worker(ds, model, manager, settings, registry, onFinished).start();
       return new WorkerProcess(manager, model, worker);
@@ -48,7 +50,7 @@ public final class WorkerProcess implements AutoCloseable {
   }
 
   public ModelInfo model() {
-    return ModelInfo.of(model.name(), model.config());
+    return ModelInfo.of(model.name(), model.config(), model.dir());
   }
 
   /** What the loop has done so far. */

@@ -29,7 +29,7 @@ public final class MergedExport {
 
   public static void write(BaseModel base, LoraAdapter adapter, Path dir) throws IOException {
     Files.createDirectories(dir);
-    TensorSource source = TensorSource.open(base.dir());
+    TensorSource source = base.tensors();
     Map<String, LoraAdapter.Pair> byWeight = new HashMap<>();
     for (LoraAdapter.Pair p : adapter.pairs().values()) {
       byWeight.put(p.path() + ".weight", p);
