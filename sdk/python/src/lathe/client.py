@@ -7,6 +7,7 @@ import urllib.parse
 from typing import Any, Callable, Optional, Sequence, Union
 
 from ._http import APIFuture, Combined, Http
+from .tokenizer import get_tokenizer
 from .types import (
     AdamParams,
     CheckpointsListResponse,
@@ -122,6 +123,10 @@ class ServiceClient:
     def create_rest_client(self) -> "RestClient":
         return RestClient(self.http)
 
+    def get_tokenizer(self, base_model: str):
+        """The base model's tokenizer, fetched from this server (see lathe.tokenizer)."""
+        return get_tokenizer(self.http, base_model)
+
     def close(self) -> None:
         self._stop.set()
         self.http.close()
@@ -222,6 +227,10 @@ class TrainingClient:
     def get_info(self) -> dict:
         return self.http.request("POST", "/api/v1/get_info", {"model_id": self.model_id, "type": "get_info"})
 
+    def get_tokenizer(self):
+        """The tokenizer of this run's base model, fetched from the server."""
+        return get_tokenizer(self.http, self.base_model)
+
 
 class SamplingClient:
     """Samples from a saved adapter or the base model."""
@@ -258,6 +267,11 @@ class SamplingClient:
             self._seq += 1
             accepted = self.http.request("POST", "/api/v1/asample", body)
         return APIFuture(self.http, accepted["request_id"], SampleResponse.model_validate)
+
+    def get_tokenizer(self):
+        """The tokenizer of the model this client samples (its base model's)."""
+        sampler = self.http.request("GET", f"/api/v1/samplers/{urllib.parse.quote(self.sampling_session_id, safe='')}")
+        return get_tokenizer(self.http, sampler["base_model"])
 
     def compute_logprobs(self, prompt: Union[ModelInput, list[int]]) -> APIFuture[list[Optional[float]]]:
         """The logprob of every prompt token given the ones before it (None for the first)."""

@@ -7,8 +7,6 @@ import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.checkpoint.TrainingRun;
 import dev.lathe.contracts.checkpoint.TrainingRunsResponse;
 import java.net.URI;
-import java.net.URLEncoder;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
 
 /** Training runs and checkpoints of the caller's tenant. */
@@ -30,13 +28,14 @@ public final class RestClient {
   }
 
   public CompletableFuture<TrainingRun> trainingRun(String runId) {
-    return transport.call("GET", "api/v1/training_runs/" + enc(runId), null, TrainingRun.class);
+    return transport.call(
+        "GET", "api/v1/training_runs/" + Transport.segment(runId), null, TrainingRun.class);
   }
 
   public CompletableFuture<CheckpointsListResponse> checkpoints(String runId) {
     return transport.call(
         "GET",
-        "api/v1/training_runs/" + enc(runId) + "/checkpoints",
+        "api/v1/training_runs/" + Transport.segment(runId) + "/checkpoints",
         null,
         CheckpointsListResponse.class);
   }
@@ -71,14 +70,10 @@ public final class RestClient {
   private static String checkpoint(String path) {
     TinkerPath p = TinkerPath.parse(path);
     return "api/v1/training_runs/"
-        + enc(p.trainingRunId())
+        + Transport.segment(p.trainingRunId())
         + "/checkpoints/"
-        + enc(p.kind())
+        + Transport.segment(p.kind())
         + "/"
-        + enc(p.name());
-  }
-
-  private static String enc(String s) {
-    return URLEncoder.encode(s, StandardCharsets.UTF_8).replace("+", "%20");
+        + Transport.segment(p.name());
   }
 }

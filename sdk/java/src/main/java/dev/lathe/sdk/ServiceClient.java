@@ -21,6 +21,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import tools.jackson.databind.JsonNode;
 
 /**
  * The entry point: one session on a Lathe server, kept alive by a heartbeat until {@link #close()}.
@@ -166,6 +167,23 @@ public final class ServiceClient implements AutoCloseable {
   }
 
   /** Training runs and checkpoints of this tenant. */
+  /**
+   * The base model's {@code tokenizer.json}, as the server has it: load it with any Hugging Face
+   * tokenizers binding (e.g. DJL's {@code HuggingFaceTokenizer.newInstance(path)}), no hub needed.
+   */
+  public CompletableFuture<String> tokenizerJson(String baseModel) {
+    return transport
+        .call("GET", "api/v1/models/" + Transport.segment(baseModel) + "/tokenizer", null)
+        .thenApply(JsonNode::toString);
+  }
+
+  /** The base model's chat template (Jinja), for models that have one. */
+  public CompletableFuture<String> chatTemplate(String baseModel) {
+    return transport
+        .call("GET", "api/v1/models/" + Transport.segment(baseModel) + "/chat_template", null)
+        .thenApply(j -> j.get("chat_template").asString());
+  }
+
   public RestClient rest() {
     return new RestClient(transport);
   }

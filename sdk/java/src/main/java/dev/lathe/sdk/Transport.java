@@ -3,9 +3,11 @@ package dev.lathe.sdk;
 import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.future.FutureRetrieveRequest;
 import java.net.URI;
+import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -157,5 +159,10 @@ final class Transport {
           json);
     }
     return json;
+  }
+
+  /** A value as one URL path segment. */
+  static String segment(String s) {
+    return URLEncoder.encode(s, StandardCharsets.UTF_8).replace("+", "%20");
   }
 }

@@ -3,6 +3,7 @@ package dev.lathe.sdk;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.checkpoint.Checkpoint;
 import dev.lathe.contracts.model.Datum;
 import dev.lathe.contracts.model.ModelInput;
@@ -225,5 +226,15 @@ class JavaSdkTest extends WithServer {
         .hasCauseInstanceOf(LatheException.class)
         .cause()
         .isInstanceOfSatisfying(LatheException.class, e -> assertThat(e.status()).isEqualTo(401));
+  }
+
+  @Test
+  void theBaseModelsTokenizerComesFromTheServer() {
+    String json = service.tokenizerJson("lathe-tiny").join();
+    assertThat(WireJson.mapper().readTree(json).get("model").get("type").asString())
+        .isEqualTo("BPE");
+    assertThatThrownBy(() -> service.chatTemplate("lathe-tiny").join())
+        .cause()
+        .isInstanceOfSatisfying(LatheException.class, e -> assertThat(e.status()).isEqualTo(404));
   }
 }
