@@ -25,7 +25,10 @@ def main():
     batch = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     seq = int(sys.argv[3]) if len(sys.argv) > 3 else 128
     torch.manual_seed(0)
-    base = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    # A GGUF model's directory (bench/engine.sh smollm2 prints it): transformers dequantises the
+    # same file to float32, as Lathe does.
+    gguf = {"gguf_file": "model.gguf"} if (pathlib.Path(model_dir) / "model.gguf").exists() else {}
+    base = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, **gguf)
     model = peft.get_peft_model(base, peft.LoraConfig(
         r=32, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"]))

@@ -23,12 +23,13 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * Engine throughput on lathe-tiny and lathe-tiny-bench, each figure next to a baseline measured in
- * the same run: forward_backward tokens/s and achieved GFLOP/s against a plain fp32 matmul of the
- * model's own width; the optimizer step; sampling tokens/s with the KV cache against recomputing
- * the whole context for every token.
+ * Engine throughput on lathe-tiny, lathe-tiny-bench and the real SmolLM2-135M-Instruct (installed
+ * into {@code .models} by {@code scripts/install-model.sh}), each figure next to a baseline
+ * measured in the same run: forward_backward tokens/s and achieved GFLOP/s against a plain fp32
+ * matmul of the model's own width; the optimizer step; sampling tokens/s with the KV cache against
+ * recomputing the whole context for every token.
  *
- * <pre>bench/engine.sh [tiny|bench|all] [batch] [seq]</pre>
+ * <pre>bench/engine.sh [tiny|bench|smollm2|all] [batch] [seq]</pre>
  */
 public final class EngineBenchmark {
 
@@ -50,7 +51,8 @@ public final class EngineBenchmark {
 
   /**
    * Generates (once, under the temporary directory) and loads each built-in model that {@code
-   * which} names (tiny, bench or all), and runs the benchmark on it.
+   * which} names (tiny, bench or all), or SmolLM2 from {@code .models} (smollm2), and runs the
+   * benchmark on it.
    */
   static void forEachModel(String which, ModelRun run) throws Exception {
     Path dir =
@@ -62,6 +64,15 @@ public final class EngineBenchmark {
               BaseModel.load(BaseModel.resolve(size.modelName(), dir, m), m, DataType.FLOAT32)) {
             run.run(base, m);
           }
+        }
+      }
+      if (which.equals("smollm2")) {
+        Path models = Path.of(".models");
+        try (BaseModel base =
+            BaseModel.load(
+                BaseModel.resolve("smollm2-135m-instruct", dir, models, m), m, DataType.FLOAT32)) {
+          System.out.println("model directory (for bench/peft_forward_backward.py): " + base.dir());
+          run.run(base, m);
         }
       }
     }
