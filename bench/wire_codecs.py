@@ -7,7 +7,9 @@ current SDK's own classes and encoders. Reports per codec, all in one run:
   * server decode time, from WireDecodeBenchmark (the api's own decoders, in a JVM: Jackson into
     the records, or zstd + ProtoCodec into the same records), median of many;
   * what users see: POST /api/v1/forward_backward until the future is accepted, over real HTTP
-    against the jar with 4 concurrent clients, codecs interleaved, p50 and p99.
+    against the jar with 4 concurrent clients, codecs interleaved, p50 and p99. The jar serves
+    smollm2-135m-instruct as an api process (LATHE_ROLE=api, installed into .models first), so no
+    worker competes for the CPU: this is the accept path alone (decode, validation, the row).
 
     .venv-tinker/bin/python bench/wire_codecs.py [--posts 60]
 """
@@ -33,7 +35,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "sdk" / "python" / "tests"))
 from conftest import ADMIN_KEY, Server, _free_port, _java  # noqa: E402
 
-DATUMS, TOKENS, VOCAB = 8, 2048, 256
+DATUMS, TOKENS, VOCAB = 8, 2048, 49152  # SmolLM2's vocabulary: token ids as a real model has them
 
 
 def batch():
@@ -106,23 +108,28 @@ def timed(fn, repeat=15):
 
 def server_decode(payloads):
     """Runs WireDecodeBenchmark on the payload files; returns codec -> median seconds."""
-    cp = subprocess.run(
+    cp_file = payloads / "classpath.txt"
+    subprocess.run(
         ["mvn", "-B", "-q", "-ntp", "-pl", "web-contracts", "dependency:build-classpath",
-         "-Dmdep.outputFile=/dev/stdout", "-Dmdep.includeScope=test"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout.strip()
+         f"-Dmdep.outputFile={cp_file}", "-Dmdep.includeScope=test"],
+        cwd=ROOT, check=True, capture_output=True,
+    )
+    cp = cp_file.read_text().strip()
     classes = f"{ROOT}/web-contracts/target/classes:{ROOT}/web-contracts/target/test-classes:{cp}"
     out = subprocess.run(
         [_java(), "-cp", classes, "dev.lathe.contracts.bench.WireDecodeBenchmark", str(payloads)],
         check=True, capture_output=True, text=True,
     ).stdout
-    return {line.split()[0]: float(line.split()[1]) for line in out.splitlines() if line.strip()}
+    return {line.split()[0]: float(line.split()[1]) for line in out.splitlines() if line.strip() and line[0] != " "}
 
 
 def start_server():
     data_dir = pathlib.Path(tempfile.mkdtemp(prefix="lathe-bench-wire-"))
     port = _free_port()
-    env = dict(os.environ, LATHE_PORT=str(port), LATHE_DATA_DIR=str(data_dir), LATHE_ADMIN_KEY=ADMIN_KEY)
+    subprocess.run(["bash", str(ROOT / "scripts/install-model.sh"), "smollm2-135m-instruct", str(ROOT / ".models")],
+                   check=True, capture_output=True)
+    env = dict(os.environ, LATHE_PORT=str(port), LATHE_DATA_DIR=str(data_dir), LATHE_ADMIN_KEY=ADMIN_KEY,
+               LATHE_ROLE="api", LATHE_BASE_MODEL="smollm2-135m-instruct", LATHE_MODEL_DIR=str(ROOT / ".models"))
     log = open(data_dir / "server.log", "w")
     proc = subprocess.Popen([_java(), "-jar", str(ROOT / "api/target/lathe.jar")], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
@@ -172,7 +179,7 @@ def main():
         models = {}
         for i, name in enumerate(CODECS):
             models[name] = call("/api/v1/create_model", {
-                "session_id": session, "model_seq_id": i, "base_model": "lathe-tiny",
+                "session_id": session, "model_seq_id": i, "base_model": "smollm2-135m-instruct",
                 "lora_config": {"rank": 8}})["model_id"]
         # Codecs interleaved, so that the worker's load on the two cores falls on each alike.
         jobs = [(name, seq) for seq in range(1, args.posts + 1) for name in CODECS]
