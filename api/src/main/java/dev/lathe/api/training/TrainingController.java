@@ -220,7 +220,7 @@ class TrainingController {
     TrainingRuns.Run run = runs.require(caller, req.modelId());
     int seq = seq(req.seqId());
     adamw(req.optimizerConfig());
-    TrainingRuns.Run source = source(caller, req.path());
+    TrainingRuns.Run source = source(caller, req.path(), "path");
     LoraConfig a = source.lora();
     LoraConfig b = run.lora();
     if (source.rank() != run.rank()
@@ -243,7 +243,7 @@ class TrainingController {
       model.require(req.baseModel(), "base_model");
     }
     adamw(req.optimizerConfig());
-    TrainingRuns.Run source = source(caller, req.path());
+    TrainingRuns.Run source = source(caller, req.path(), "path");
     if (!source.baseModel().equals(model.name())) {
       throw ApiException.badRequest(
           "path",
@@ -268,17 +268,15 @@ class TrainingController {
     return new RequestAccepted(id, modelId);
   }
 
-  private TrainingRuns.Run source(Caller caller, String text) {
-    TinkerPath path = path(text, "path");
-    return runs.byCheckpoint(caller, path).orElseThrow(() -> ApiException.notFound("path", text));
+  /** The training run a checkpoint path (in {@code field}) belongs to; 404 if not the caller's. */
+  private TrainingRuns.Run source(Caller caller, String text, String field) {
+    TinkerPath path = path(text, field);
+    return runs.byCheckpoint(caller, path).orElseThrow(() -> ApiException.notFound(field, text));
   }
 
   @PostMapping("/weights_info")
   WeightsInfoResponse weightsInfo(Caller caller, @RequestBody WeightsInfoRequest req) {
-    TinkerPath path = path(req.tinkerPath(), "tinker_path");
-    TrainingRuns.Run run =
-        runs.byCheckpoint(caller, path)
-            .orElseThrow(() -> ApiException.notFound("tinker_path", req.tinkerPath()));
+    TrainingRuns.Run run = source(caller, req.tinkerPath(), "tinker_path");
     return new WeightsInfoResponse(
         run.baseModel(),
         true,
