@@ -91,6 +91,13 @@ final class Executor implements AutoCloseable {
   /** A request and what became of it: an outcome, or the error it failed with. */
   record Done(Claimed request, Outcome outcome, RuntimeException error) {}
 
+  /** Where time goes, by phase (the worker's metrics). */
+  interface Phases {
+    void add(String phase, long nanos);
+  }
+
+  private final Phases phases;
+
   Executor(
       BaseModel base,
       NDManager manager,
@@ -99,7 +106,9 @@ final class Executor implements AutoCloseable {
       int adapterSlots,
       int hostAdapterSlots,
       int decodeRows,
-      long decodeCacheBytes) {
+      long decodeCacheBytes,
+      Phases phases) {
+    this.phases = phases;
     this.base = base;
     this.manager = manager;
     this.store = store;
@@ -268,6 +277,7 @@ final class Executor implements AutoCloseable {
     String modelId = req.modelId();
     Live l = adapter(modelId);
     AdamParams a = p == null ? AdamParams.ofLearningRate(1e-4) : p;
+    long t0 = System.nanoTime();
     AdamW.Result r =
         AdamW.step(
             l.adapter(),
@@ -278,6 +288,7 @@ final class Executor implements AutoCloseable {
                 a.eps(),
                 a.weightDecay(),
                 a.gradClipNorm()));
+    phases.add("optimizer", System.nanoTime() - t0);
     Map<String, Double> metrics = new LinkedHashMap<>();
     metrics.put("grad_norm:mean", r.gradNorm());
     metrics.put("learning_rate:mean", r.learningRate());
@@ -539,6 +550,7 @@ final class Executor implements AutoCloseable {
    * changed it, before that request is marked done.
    */
   private Outcome snapshot(WorkerStore.Run run, Live l, int seq, Object result) throws IOException {
+    long t0 = System.nanoTime();
     JsonNode json = WireJson.mapper().valueToTree(result);
     var state = WireJson.mapper().createObjectNode().put("seq", seq).set("result", json);
     PeftAdapter.save(
@@ -550,6 +562,7 @@ final class Executor implements AutoCloseable {
     l.state().snapshotSeq = seq;
     l.state().snapshotResult = json;
     l.state().appliedSeq = Math.max(l.state().appliedSeq, seq);
+    phases.add("snapshot", System.nanoTime() - t0);
     return new Outcome(result, 0);
   }
 

@@ -147,6 +147,7 @@ public final class Worker implements AutoCloseable {
     this.store = new WorkerStore(ds);
     this.settings = settings;
     this.onFinished = onFinished;
+    this.metrics = new WorkerMetrics(registry, base.name());
     this.executor =
         new Executor(
             base,
@@ -156,9 +157,10 @@ public final class Worker implements AutoCloseable {
             settings.adapterSlots(),
             settings.hostAdapterSlots(),
             settings.decodeRows(),
-            settings.decodeCacheBytes());
+            settings.decodeCacheBytes(),
+            metrics::phase);
+    metrics.watch(executor::cacheStats);
     this.decoder = executor.decoder();
-    this.metrics = new WorkerMetrics(registry, base.name(), executor::cacheStats);
     this.thread = Thread.ofPlatform().name("lathe-worker").daemon(true).unstarted(this::loop);
   }
 
@@ -211,11 +213,13 @@ public final class Worker implements AutoCloseable {
     if (System.nanoTime() < nextHeartbeat) {
       return;
     }
+    long t0 = System.nanoTime();
     int reclaimed = store.heartbeat(settings.workerId(), base.name(), LEASE, statsJson());
     if (reclaimed > 0) {
       log.warn("{} requests of stopped workers went back to the queue", reclaimed);
     }
     unloadIdleRuns();
+    metrics.phase("heartbeat", System.nanoTime() - t0);
     nextHeartbeat = System.nanoTime() + HEARTBEAT.toNanos();
   }
 
@@ -239,6 +243,7 @@ public final class Worker implements AutoCloseable {
             .toList();
     List<Claimed> claimed =
         store.claim(settings.workerId(), base.name(), full, settings.claimLimit());
+    metrics.phase("claim", System.nanoTime() - now);
     for (Claimed c : claimed) {
       heldPerTenant.merge(c.tenantId(), 1, Integer::sum);
       if (c.ordered()) {
@@ -303,6 +308,7 @@ public final class Worker implements AutoCloseable {
       long t0 = System.nanoTime();
       List<Executor.Done> done = executor.fused(batch);
       long took = System.nanoTime() - t0;
+      metrics.phase("fused", took);
       for (Executor.Done d : done) {
         Claimed c = d.request();
         waiting.get(c.modelId()).remove(c.seqId());
@@ -465,6 +471,7 @@ public final class Worker implements AutoCloseable {
       long t0 = System.nanoTime();
       List<Executor.Done> done = decoder.step();
       metrics.decodeStep(rows, System.nanoTime() - t0);
+      metrics.phase("decode", System.nanoTime() - t0);
       for (Executor.Done d : done) {
         finishSample(d);
       }
@@ -563,7 +570,9 @@ public final class Worker implements AutoCloseable {
   }
 
   private void complete(Claimed c, Executor.Outcome out, long runNanos) throws SQLException {
+    long t0 = System.nanoTime();
     store.complete(c, WireJson.mapper().valueToTree(out.result()), out.tokens());
+    metrics.phase("results", System.nanoTime() - t0);
     metrics.finished(c, true, runNanos, out.tokens());
     onFinished.accept(c.id());
   }
@@ -598,6 +607,7 @@ public final class Worker implements AutoCloseable {
   }
 
   private void pause(long millis) {
+    long t0 = System.nanoTime();
     lock.lock();
     try {
       if (!signalled) {
@@ -609,6 +619,7 @@ public final class Worker implements AutoCloseable {
       running = false;
     } finally {
       lock.unlock();
+      metrics.phase("idle", System.nanoTime() - t0);
     }
   }
 

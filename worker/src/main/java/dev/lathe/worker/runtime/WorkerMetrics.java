@@ -15,8 +15,8 @@ import java.util.function.ToDoubleFunction;
 /**
  * What the worker loop reports to Micrometer: per primitive, how long requests waited in the queue
  * and how long they ran; per tenant, requests and tokens; per clock cycle, its duration and the
- * fused batch's size; per decode step, its rows and duration; and the adapter cache's hits, misses,
- * evictions and swap time.
+ * fused batch's size; per decode step, its rows and duration; the loop's time by phase; and the
+ * adapter cache's hits, misses, evictions and swap time.
  */
 final class WorkerMetrics {
 
@@ -24,11 +24,15 @@ final class WorkerMetrics {
   private final String baseModel;
   // Meters hold their state weakly: they read the cache through this object, which the worker
   // keeps alive.
-  private final Supplier<AdapterCache.Stats> cache;
+  private Supplier<AdapterCache.Stats> cache;
 
-  WorkerMetrics(MeterRegistry registry, String baseModel, Supplier<AdapterCache.Stats> cache) {
+  WorkerMetrics(MeterRegistry registry, String baseModel) {
     this.registry = registry;
     this.baseModel = baseModel;
+  }
+
+  /** Reports the adapter cache's counters and gauges, read from {@code cache}. */
+  void watch(Supplier<AdapterCache.Stats> cache) {
     this.cache = cache;
     cacheCounter("lathe.adapters.hits", "resident", AdapterCache.Stats::hits);
     cacheCounter("lathe.adapters.hits", "host", AdapterCache.Stats::hostHits);
@@ -91,6 +95,19 @@ final class WorkerMetrics {
   }
 
   /** A decode step ran: one token for each of {@code rows} samples. */
+  /**
+   * Where the loop's time goes, by phase: claim, fused (forward/backward), optimizer, snapshot,
+   * results (writing futures), heartbeat, decode and idle (waiting for work).
+   */
+  void phase(String phase, long nanos) {
+    Timer.builder("lathe.worker.phase")
+        .tag("base_model", baseModel)
+        .tag("phase", phase)
+        .description("time the worker loop spends in each phase of its cycles")
+        .register(registry)
+        .record(nanos, TimeUnit.NANOSECONDS);
+  }
+
   void decodeStep(int rows, long nanos) {
     DistributionSummary.builder("lathe.worker.decode.rows")
         .description("samples decoding together in one step")
