@@ -2,8 +2,11 @@ package dev.lathe.worker.lora;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
@@ -36,19 +39,52 @@ public final class LoraAdapter implements AutoCloseable {
   private final Map<String, NDArray[]> moments = new LinkedHashMap<>();
   private int step;
   private final NDArray scale; // s = α/r (or α/√r), a tensor so that backward can read it
+  // Every parameter is a view of one flat buffer, in parameters() order, so that the optimizer
+  // updates all of them with a handful of operations; the moments are flat alike.
+  private final NDArray flat; // [P]
+  private final long[] offsets; // parameter i is flat[offsets[i], offsets[i + 1])
+  private NDArray flatM; // [P], created at the first step
+  private NDArray flatV; // [P]
 
-  private LoraAdapter(LoraSpec spec, NDManager manager, Map<String, Pair> pairs) {
+  private LoraAdapter(LoraSpec spec, NDManager manager, Map<String, Pair> given) {
     this.spec = spec;
     this.manager = manager;
-    this.pairs = pairs;
-    LoraAdapter.Pair any = pairs.values().iterator().next();
-    this.scale = Scalars.of(manager, spec.scaling(), any.a().getDataType());
-    NDScope.unregister(scale);
-    for (Pair p : pairs.values()) {
-      byLayerModule.put(p.layer() + "/" + p.module(), p);
-      p.a().setRequiresGradient(true);
-      p.b().setRequiresGradient(true);
+    LoraAdapter.Pair any = given.values().iterator().next();
+    DataType dtype = any.a().getDataType();
+    this.scale = Scalars.of(manager, spec.scaling(), dtype);
+    offsets = new long[given.size() * 2 + 1];
+    NDList parts = new NDList(given.size() * 2);
+    int i = 0;
+    for (Pair p : given.values()) {
+      for (NDArray w : List.of(p.a(), p.b())) {
+        parts.add(w.reshape(-1));
+        offsets[i + 1] = offsets[i] + w.size();
+        i++;
+      }
     }
+    this.flat = NDArrays.concat(parts);
+    parts.close();
+    this.pairs = new LinkedHashMap<>();
+    i = 0;
+    for (Pair p : given.values()) {
+      NDArray a = view(flat, i++, p.a().getShape());
+      NDArray b = view(flat, i++, p.b().getShape());
+      p.a().close();
+      p.b().close();
+      Pair viewed = new Pair(p.path(), p.layer(), p.module(), a, b);
+      pairs.put(p.path(), viewed);
+      byLayerModule.put(p.layer() + "/" + p.module(), viewed);
+      a.setRequiresGradient(true);
+      b.setRequiresGradient(true);
+    }
+    NDScope.unregister(scale, flat);
+  }
+
+  /** Parameter {@code i} of a flat buffer, as a view in its own shape. */
+  private NDArray view(NDArray buffer, int i, Shape shape) {
+    NDArray v = buffer.get(new NDIndex("{}:{}", offsets[i], offsets[i + 1])).reshape(shape);
+    NDScope.unregister(v);
+    return v;
   }
 
   /** A fresh adapter for a model: A ~ U(±1/√in) from the seed (PEFT's Kaiming-uniform), B = 0. */
@@ -140,16 +176,54 @@ public final class LoraAdapter implements AutoCloseable {
 
   /** AdamW's first and second moments of a parameter [m, v], created at zero on first use. */
   public NDArray[] moments(Param p) {
-    return moments.computeIfAbsent(
-        p.name(),
-        n -> {
-          NDArray[] mv = {
-            manager.zeros(p.value().getShape(), p.value().getDataType()),
-            manager.zeros(p.value().getShape(), p.value().getDataType())
-          };
-          NDScope.unregister(mv); // optimizer state outlives the step that creates it
-          return mv;
-        });
+    flatMoments();
+    return moments.get(p.name());
+  }
+
+  /**
+   * Every parameter, flat [P] in {@link #parameters()} order: the parameters are views of it, so an
+   * in-place update of this array updates them all.
+   */
+  public NDArray flatParameters() {
+    return flat;
+  }
+
+  /** The moments [m, v], flat as {@link #flatParameters()}; each parameter's are views of them. */
+  public NDArray[] flatMoments() {
+    if (flatM == null) {
+      flatM = manager.zeros(flat.getShape(), flat.getDataType());
+      flatV = manager.zeros(flat.getShape(), flat.getDataType());
+      NDScope.unregister(flatM, flatV); // optimizer state outlives the step that creates it
+      List<Param> params = parameters();
+      for (int i = 0; i < params.size(); i++) {
+        Shape shape = params.get(i).value().getShape();
+        moments.put(
+            params.get(i).name(), new NDArray[] {view(flatM, i, shape), view(flatV, i, shape)});
+      }
+    }
+    return new NDArray[] {flatM, flatV};
+  }
+
+  /** The accumulated gradients, flat as {@link #flatParameters()}: a new array, the caller's. */
+  public NDArray flatGradient() {
+    NDList parts = new NDList(offsets.length - 1);
+    for (Param p : parameters()) {
+      NDArray g = p.value().getGradient();
+      parts.add(g.reshape(-1));
+      g.close();
+    }
+    NDArray out = NDArrays.concat(parts);
+    parts.close();
+    return out;
+  }
+
+  /** Where the B parameters lie in the flat buffer: [from, to) of each, for LoRA+'s rate. */
+  public long[][] bRanges() {
+    long[][] out = new long[pairs.size()][];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = new long[] {offsets[2 * i + 1], offsets[2 * i + 2]};
+    }
+    return out;
   }
 
   /** This adapter applied to every row of a batch. */
@@ -296,7 +370,7 @@ public final class LoraAdapter implements AutoCloseable {
     return a;
   }
 
-  /** Sets every accumulated gradient to zero. */
+  /** Sets every accumulated gradient to zero (one operation a parameter: each has its own). */
   public void zeroGradients() {
     for (Param p : parameters()) {
       NDArray g = p.value().getGradient();
