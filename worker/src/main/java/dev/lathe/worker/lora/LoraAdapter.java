@@ -370,6 +370,66 @@ public final class LoraAdapter implements AutoCloseable {
     return a;
   }
 
+  /**
+   * A copy of the parameters, moments and step, to be written while this adapter trains on: three
+   * array copies on the calling thread; {@link Frozen#thaw} makes an adapter of them where they are
+   * used (e.g. on a writer thread).
+   */
+  public Frozen freeze(NDManager parent) {
+    NDManager m = parent.newSubManager();
+    NDArray[] mv = flatMoments();
+    List<Frozen.Slot> layout = new ArrayList<>(pairs.size());
+    for (Pair p : pairs.values()) {
+      layout.add(
+          new Frozen.Slot(p.path(), p.layer(), p.module(), p.a().getShape(), p.b().getShape()));
+    }
+    return new Frozen(
+        spec, step, layout, m, flat.duplicate(), mv[0].duplicate(), mv[1].duplicate());
+  }
+
+  /** An adapter's state copied by {@link #freeze}; it owns {@code manager}. */
+  public record Frozen(
+      LoraSpec spec,
+      int step,
+      List<Slot> layout,
+      NDManager manager,
+      NDArray flat,
+      NDArray m,
+      NDArray v)
+      implements AutoCloseable {
+
+    /** Where a module's A and B sit, and their shapes. */
+    public record Slot(String path, int layer, Module module, Shape a, Shape b) {}
+
+    /** An adapter of the copied state, in this copy's manager (closed with it). */
+    public LoraAdapter thaw() {
+      Map<String, Pair> given = new LinkedHashMap<>();
+      long at = 0;
+      for (Slot p : layout) {
+        NDArray a = slice(at, p.a());
+        at += p.a().size();
+        NDArray b = slice(at, p.b());
+        at += p.b().size();
+        given.put(p.path(), new Pair(p.path(), p.layer(), p.module(), a, b));
+      }
+      LoraAdapter adapter = new LoraAdapter(spec, manager.newSubManager(), given);
+      NDArray[] mv = adapter.flatMoments();
+      mv[0].addi(m);
+      mv[1].addi(v);
+      adapter.setStep(step);
+      return adapter;
+    }
+
+    private NDArray slice(long from, Shape shape) {
+      return flat.get(new NDIndex("{}:{}", from, from + shape.size())).reshape(shape);
+    }
+
+    @Override
+    public void close() {
+      manager.close();
+    }
+  }
+
   /** Sets every accumulated gradient to zero (one operation a parameter: each has its own). */
   public void zeroGradients() {
     for (Param p : parameters()) {

@@ -97,6 +97,7 @@ final class Executor implements AutoCloseable {
   }
 
   private final Phases phases;
+  private final Snapshots snapshots = new Snapshots();
 
   Executor(
       BaseModel base,
@@ -273,27 +274,23 @@ final class Executor implements AutoCloseable {
     return e instanceof RuntimeException r ? r : new IllegalStateException(e);
   }
 
+  private static AdamW.Params adam(AdamParams p) {
+    AdamParams a = p == null ? AdamParams.ofLearningRate(1e-4) : p;
+    return new AdamW.Params(
+        a.learningRate(), a.beta1(), a.beta2(), a.eps(), a.weightDecay(), a.gradClipNorm());
+  }
+
   private Outcome optimStep(Claimed req, AdamParams p) throws SQLException, IOException {
     String modelId = req.modelId();
     Live l = adapter(modelId);
-    AdamParams a = p == null ? AdamParams.ofLearningRate(1e-4) : p;
     long t0 = System.nanoTime();
-    AdamW.Result r =
-        AdamW.step(
-            l.adapter(),
-            new AdamW.Params(
-                a.learningRate(),
-                a.beta1(),
-                a.beta2(),
-                a.eps(),
-                a.weightDecay(),
-                a.gradClipNorm()));
+    AdamW.Result r = AdamW.step(l.adapter(), adam(p));
     phases.add("optimizer", System.nanoTime() - t0);
     Map<String, Double> metrics = new LinkedHashMap<>();
     metrics.put("grad_norm:mean", r.gradNorm());
     metrics.put("learning_rate:mean", r.learningRate());
     metrics.put("step:max", (double) r.step());
-    Outcome out = snapshot(run(modelId), l, req.seqId(), new OptimStepResponse(metrics));
+    Outcome out = snapshotLater(run(modelId), l, req.seqId(), new OptimStepResponse(metrics));
     RunState st = l.state();
     store.recordStep(
         modelId,
@@ -403,6 +400,7 @@ final class Executor implements AutoCloseable {
 
     @Override
     public void spill(String id, LoraAdapter.Host adapter) throws IOException {
+      snapshots.flush(id); // the gradient file is written against the snapshot on disk
       RunState st = runs.remove(id);
       WorkerStore.Run run;
       try {
@@ -438,8 +436,9 @@ final class Executor implements AutoCloseable {
 
     @Override
     public LoraAdapter restore(String id) throws IOException {
+      snapshots.flush(id);
       WorkerStore.Run run;
-      List<JsonNode> replay;
+      List<WorkerStore.Logged> replay;
       try {
         run = run(id);
       } catch (SQLException e) {
@@ -475,18 +474,36 @@ final class Executor implements AutoCloseable {
         }
       }
       try {
-        replay = store.doneForwardBackwards(id, st.appliedSeq);
+        replay = store.doneTrainingSteps(id, st.appliedSeq);
       } catch (SQLException e) {
         adapter.close();
         throw new IOException(e);
       }
       Live l = new Live(adapter, st);
-      for (JsonNode body : replay) {
-        ForwardBackwardRequest req =
-            WireJson.mapper().treeToValue(body, ForwardBackwardRequest.class);
-        ForwardBackward.Job job = job(adapter, req.forwardBackwardInput(), true);
-        outcome(l, job, ForwardBackward.run(base.llama(), List.of(job), manager).getFirst());
-        st.appliedSeq = req.seqId();
+      WorkerStore.Logged lastStep = null;
+      for (WorkerStore.Logged logged : replay) {
+        if (logged.kind().equals("optim_step")) {
+          AdamW.step(
+              adapter,
+              adam(
+                  WireJson.mapper()
+                      .treeToValue(logged.body(), OptimStepRequest.class)
+                      .adamParams()));
+          st.loss = 0;
+          st.tokens = 0;
+          lastStep = logged;
+        } else {
+          ForwardBackwardRequest req =
+              WireJson.mapper().treeToValue(logged.body(), ForwardBackwardRequest.class);
+          ForwardBackward.Job job = job(adapter, req.forwardBackwardInput(), true);
+          outcome(l, job, ForwardBackward.run(base.llama(), List.of(job), manager).getFirst());
+        }
+        st.appliedSeq = logged.seqId();
+      }
+      if (lastStep != null) {
+        // Steps whose snapshots died with their worker: on disk now, so that the snapshot and the
+        // gradient spilled beside it always agree.
+        snapshot(run, l, lastStep.seqId(), lastStep.result());
       }
       runs.put(id, st);
       if ("unloaded".equals(run.status())) {
@@ -497,7 +514,7 @@ final class Executor implements AutoCloseable {
         }
       }
       log.info(
-          "{}: restored the snapshot of seq_id {} (step {}) with the gradient through seq_id {}, replayed {} forward_backward",
+          "{}: restored the snapshot of seq_id {} (step {}) with the gradient through seq_id {}, replayed {} forward_backward and optim_step",
           id,
           st.snapshotSeq,
           adapter.step(),
@@ -550,20 +567,50 @@ final class Executor implements AutoCloseable {
    * changed it, before that request is marked done.
    */
   private Outcome snapshot(WorkerStore.Run run, Live l, int seq, Object result) throws IOException {
+    Outcome out = snapshotLater(run, l, seq, result);
+    snapshots.flush(run.id());
+    return out;
+  }
+
+  /**
+   * Queues the snapshot of a run's adapter after the request {@code seq} (its parameters, optimizer
+   * state, and the request's seq_id and result) on the snapshot thread: the state is copied here,
+   * written there. Until it is on disk the step is recoverable by replay (see the disk tier).
+   */
+  private Outcome snapshotLater(WorkerStore.Run run, Live l, int seq, Object result)
+      throws IOException {
     long t0 = System.nanoTime();
     JsonNode json = WireJson.mapper().valueToTree(result);
     var state = WireJson.mapper().createObjectNode().put("seq", seq).set("result", json);
-    PeftAdapter.save(
-        l.adapter(),
-        run.baseModel(),
-        snapshotDir(run),
-        true,
-        Map.of(STATE, WireJson.mapper().writeValueAsBytes(state)));
+    byte[] stateBytes = WireJson.mapper().writeValueAsBytes(state);
+    LoraAdapter.Frozen frozen = l.adapter().freeze(manager);
+    Path dir = snapshotDir(run);
+    String baseModel = run.baseModel();
+    snapshots.submit(
+        run.id(),
+        new Snapshots.Write() {
+          @Override
+          public void write() throws IOException {
+            try (frozen) {
+              PeftAdapter.save(frozen.thaw(), baseModel, dir, true, Map.of(STATE, stateBytes));
+            }
+          }
+
+          @Override
+          public void discard() {
+            frozen.close();
+          }
+        });
     l.state().snapshotSeq = seq;
     l.state().snapshotResult = json;
     l.state().appliedSeq = Math.max(l.state().appliedSeq, seq);
     phases.add("snapshot", System.nanoTime() - t0);
     return new Outcome(result, 0);
+  }
+
+  /** From now on snapshots are dropped, as if this worker died with them in flight (tests). */
+  void holdSnapshots() {
+    snapshots.hold();
   }
 
   private Path runDir(WorkerStore.Run run) {
@@ -599,6 +646,7 @@ final class Executor implements AutoCloseable {
 
   @Override
   public void close() {
+    snapshots.close();
     cache.close();
     runs.clear();
     decoder.close();

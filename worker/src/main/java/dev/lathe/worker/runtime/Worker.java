@@ -174,6 +174,11 @@ public final class Worker implements AutoCloseable {
     return this;
   }
 
+  /** From now on snapshots are dropped, as if this worker died with them in flight (tests). */
+  void holdSnapshots() {
+    executor.holdSnapshots();
+  }
+
   /** Wakes the loop: a request was just queued. */
   public void signal() {
     queued = true;

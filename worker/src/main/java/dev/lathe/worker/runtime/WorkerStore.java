@@ -173,18 +173,31 @@ public final class WorkerStore {
   }
 
   /** The done forward_backward requests of a run after a seq_id, in order: for replay. */
-  List<JsonNode> doneForwardBackwards(String modelId, int afterSeq) throws SQLException {
+  /** A done request of a run's log: what a replay needs of it. */
+  record Logged(int seqId, String kind, JsonNode body, JsonNode result) {}
+
+  /**
+   * The done forward_backward and optim_step requests of a run after {@code afterSeq}, in seq_id
+   * order: what changed its adapter since a snapshot.
+   */
+  List<Logged> doneTrainingSteps(String modelId, int afterSeq) throws SQLException {
     try (Connection c = ds.getConnection();
         PreparedStatement st =
             c.prepareStatement(
-                "SELECT body FROM requests WHERE model_id = ? AND kind = 'forward_backward'"
-                    + " AND status = 'done' AND seq_id > ? ORDER BY seq_id")) {
+                "SELECT seq_id, kind, body, result FROM requests WHERE model_id = ?"
+                    + " AND kind IN ('forward_backward', 'optim_step') AND status = 'done'"
+                    + " AND seq_id > ? ORDER BY seq_id")) {
       st.setString(1, modelId);
       st.setInt(2, afterSeq);
-      List<JsonNode> out = new ArrayList<>();
+      List<Logged> out = new ArrayList<>();
       try (ResultSet rs = st.executeQuery()) {
         while (rs.next()) {
-          out.add(WireJson.mapper().readTree(rs.getString(1)));
+          out.add(
+              new Logged(
+                  rs.getInt(1),
+                  rs.getString(2),
+                  WireJson.mapper().readTree(rs.getString(3)),
+                  WireJson.mapper().readTree(rs.getString(4))));
         }
       }
       return out;

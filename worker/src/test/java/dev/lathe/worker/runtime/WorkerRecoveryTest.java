@@ -64,4 +64,44 @@ class WorkerRecoveryTest extends WorkerHarness {
         .isEqualTo(2);
     assertThat(Files.exists(storage)).isTrue();
   }
+
+  /**
+   * Steps are marked done before their snapshots are written (off the clock cycle): a worker that
+   * dies with its snapshots still in flight loses none, since the next one restores the last
+   * snapshot on disk and replays the done forward_backward and optim_step requests since.
+   */
+  @Test
+  void aWorkerThatDiesWithSnapshotsInFlightLosesNoStep() throws Exception {
+    String reference = run("ref2:train:0");
+    try (Worker w = worker()) {
+      for (int seq = 1; seq <= 8; seq++) {
+        step(reference, seq);
+      }
+      awaitDone(reference, 8);
+    }
+
+    String model = run("inflight:train:0");
+    try (Worker first = worker()) {
+      awaitDone(model, 0); // create_model's snapshot is written before it is done
+      first.holdSnapshots();
+      for (int seq = 1; seq <= 6; seq++) {
+        step(model, seq);
+      }
+      awaitDone(model, 6); // three steps done, none of their snapshots on disk
+    }
+    assertThat(
+            jdbc.queryForObject(
+                "SELECT count(*) FROM requests WHERE model_id = ? AND status = 'done'",
+                Integer.class,
+                model))
+        .isEqualTo(7);
+    try (Worker second = worker()) {
+      for (int seq = 7; seq <= 8; seq++) {
+        step(model, seq);
+      }
+      awaitDone(model, 8);
+    }
+    assertThat(differences(adapter(model), adapter(reference))).isEmpty();
+    assertThat(result(model, 6)).isEqualTo(result(reference, 6));
+  }
 }
