@@ -372,8 +372,7 @@ public final class LoraAdapter implements AutoCloseable {
 
   /**
    * A copy of the parameters, moments and step, to be written while this adapter trains on: three
-   * array copies on the calling thread; {@link Frozen#thaw} makes an adapter of them where they are
-   * used (e.g. on a writer thread).
+   * array copies on the calling thread (PeftAdapter writes them from their flat buffers).
    */
   public Frozen freeze(NDManager parent) {
     NDManager m = parent.newSubManager();
@@ -400,29 +399,6 @@ public final class LoraAdapter implements AutoCloseable {
 
     /** Where a module's A and B sit, and their shapes. */
     public record Slot(String path, int layer, Module module, Shape a, Shape b) {}
-
-    /** An adapter of the copied state, in this copy's manager (closed with it). */
-    public LoraAdapter thaw() {
-      Map<String, Pair> given = new LinkedHashMap<>();
-      long at = 0;
-      for (Slot p : layout) {
-        NDArray a = slice(at, p.a());
-        at += p.a().size();
-        NDArray b = slice(at, p.b());
-        at += p.b().size();
-        given.put(p.path(), new Pair(p.path(), p.layer(), p.module(), a, b));
-      }
-      LoraAdapter adapter = new LoraAdapter(spec, manager.newSubManager(), given);
-      NDArray[] mv = adapter.flatMoments();
-      mv[0].addi(m);
-      mv[1].addi(v);
-      adapter.setStep(step);
-      return adapter;
-    }
-
-    private NDArray slice(long from, Shape shape) {
-      return flat.get(new NDIndex("{}:{}", from, from + shape.size())).reshape(shape);
-    }
 
     @Override
     public void close() {

@@ -37,6 +37,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -80,6 +81,7 @@ final class Executor implements AutoCloseable {
     int appliedSeq = -1;
     int snapshotSeq = -1;
     JsonNode snapshotResult;
+    boolean dirty; // the adapter is newer than the last snapshot handed to the snapshot thread
   }
 
   /** A run's resident adapter and its state. */
@@ -97,7 +99,14 @@ final class Executor implements AutoCloseable {
   }
 
   private final Phases phases;
-  private final Snapshots snapshots = new Snapshots();
+
+  /**
+   * At most one snapshot a run this often: the cost of writing them, and the replay a crash costs,
+   * stay bounded whatever the step rate.
+   */
+  static final Duration SNAPSHOT_INTERVAL = Duration.ofSeconds(1);
+
+  private final Snapshots snapshots = new Snapshots(SNAPSHOT_INTERVAL);
 
   Executor(
       BaseModel base,
@@ -566,22 +575,48 @@ final class Executor implements AutoCloseable {
    * Writes the adapter with its optimizer state, and the seq_id and result of the request that
    * changed it, before that request is marked done.
    */
+  /** The snapshot after {@code seq}, on disk before this returns. */
   private Outcome snapshot(WorkerStore.Run run, Live l, int seq, Object result) throws IOException {
-    Outcome out = snapshotLater(run, l, seq, result);
+    long t0 = System.nanoTime();
+    stepped(l, seq, result);
+    freeze(run, l);
     snapshots.flush(run.id());
-    return out;
+    phases.add("snapshot", System.nanoTime() - t0);
+    return new Outcome(result, 0);
   }
 
   /**
-   * Queues the snapshot of a run's adapter after the request {@code seq} (its parameters, optimizer
-   * state, and the request's seq_id and result) on the snapshot thread: the state is copied here,
-   * written there. Until it is on disk the step is recoverable by replay (see the disk tier).
+   * The snapshot after {@code seq}, written on the snapshot thread when it is the run's turn: its
+   * state is copied here at once if the run has no snapshot waiting, else later (the waiting one is
+   * older; {@link #snapshotDirty}). Until it is on disk the step is recoverable by replay (see the
+   * disk tier).
    */
   private Outcome snapshotLater(WorkerStore.Run run, Live l, int seq, Object result)
       throws IOException {
     long t0 = System.nanoTime();
-    JsonNode json = WireJson.mapper().valueToTree(result);
-    var state = WireJson.mapper().createObjectNode().put("seq", seq).set("result", json);
+    stepped(l, seq, result);
+    if (!snapshots.waiting(run.id())) {
+      freeze(run, l);
+    }
+    phases.add("snapshot", System.nanoTime() - t0);
+    return new Outcome(result, 0);
+  }
+
+  private static void stepped(Live l, int seq, Object result) {
+    l.state().snapshotSeq = seq;
+    l.state().snapshotResult = WireJson.mapper().valueToTree(result);
+    l.state().appliedSeq = Math.max(l.state().appliedSeq, seq);
+    l.state().dirty = true;
+  }
+
+  /** Copies the run's state (three flat arrays) and hands it to the snapshot thread. */
+  private void freeze(WorkerStore.Run run, Live l) throws IOException {
+    RunState st = l.state();
+    var state =
+        WireJson.mapper()
+            .createObjectNode()
+            .put("seq", st.snapshotSeq)
+            .set("result", st.snapshotResult);
     byte[] stateBytes = WireJson.mapper().writeValueAsBytes(state);
     LoraAdapter.Frozen frozen = l.adapter().freeze(manager);
     Path dir = snapshotDir(run);
@@ -592,7 +627,7 @@ final class Executor implements AutoCloseable {
           @Override
           public void write() throws IOException {
             try (frozen) {
-              PeftAdapter.save(frozen.thaw(), baseModel, dir, true, Map.of(STATE, stateBytes));
+              PeftAdapter.save(frozen, baseModel, dir, Map.of(STATE, stateBytes));
             }
           }
 
@@ -601,11 +636,20 @@ final class Executor implements AutoCloseable {
             frozen.close();
           }
         });
-    l.state().snapshotSeq = seq;
-    l.state().snapshotResult = json;
-    l.state().appliedSeq = Math.max(l.state().appliedSeq, seq);
-    phases.add("snapshot", System.nanoTime() - t0);
-    return new Outcome(result, 0);
+    st.dirty = false;
+  }
+
+  /**
+   * Hands the snapshot thread the state of every resident run that stepped since its last snapshot
+   * was handed over (replacing a waiting older one): for when the worker is idle, and before it
+   * closes.
+   */
+  void snapshotDirty() throws IOException, SQLException {
+    for (var e : runs.entrySet()) {
+      if (e.getValue().dirty && cache.isResident(e.getKey())) {
+        freeze(run(e.getKey()), new Live(cache.get(e.getKey()), e.getValue()));
+      }
+    }
   }
 
   /** From now on snapshots are dropped, as if this worker died with them in flight (tests). */
@@ -646,6 +690,11 @@ final class Executor implements AutoCloseable {
 
   @Override
   public void close() {
+    try {
+      snapshotDirty();
+    } catch (IOException | SQLException | RuntimeException e) {
+      log.warn("could not snapshot the runs that stepped last; a new worker replays them", e);
+    }
     snapshots.close();
     cache.close();
     runs.clear();

@@ -1,45 +1,62 @@
 package dev.lathe.worker.runtime;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Writes training runs' snapshots on a thread of its own, off the clock cycle. Per run the writes
- * keep their order, and a write still waiting when a newer one of the same run arrives is dropped
- * for it (the newer holds everything the older did). {@link #flush} waits until a run's latest
- * write is on disk, for whatever must read it back.
+ * Writes training runs' snapshots on a thread of its own, off the clock cycle, and at most one a
+ * run per {@code interval}: a write waiting when a newer one of the same run arrives is dropped for
+ * it (the newer holds everything the older did). {@link #flush} writes what a run has waiting at
+ * once and returns when it is on disk, for whatever must read it back.
  *
- * <p>A step whose snapshot is still in flight is already marked done: should the worker die, the
- * next one restores the last snapshot on disk and replays the run's done forward_backward and
- * optim_step requests since, which are deterministic (Executor's disk tier).
+ * <p>A step whose snapshot is still waiting is already marked done: should the worker die, the next
+ * one restores the last snapshot on disk and replays the run's done forward_backward and optim_step
+ * requests since, which are deterministic (Executor's disk tier). The interval bounds that replay,
+ * and the cost of writing, whatever the step rate.
  */
 final class Snapshots implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(Snapshots.class);
 
-  /** One write; it closes what it holds when done, written or not. */
+  /** One write; it frees what it holds when done, written or not. */
   interface Write {
     void write() throws IOException;
 
     void discard();
   }
 
-  private final ExecutorService thread =
-      Executors.newSingleThreadExecutor(
+  private final Duration interval;
+  private final ScheduledExecutorService thread =
+      Executors.newSingleThreadScheduledExecutor(
           Thread.ofPlatform().name("lathe-snapshots").daemon(true).factory());
   private final Map<String, Run> runs = new HashMap<>();
   private boolean held;
 
-  /** A run's writes: the one waiting, and when the last submitted is done. */
+  /** A run's write waiting, when its last write started, and a future of the next. */
   private static final class Run {
     Write waiting;
-    CompletableFuture<Void> done = CompletableFuture.completedFuture(null);
+    long lastStart = Long.MIN_VALUE / 2;
+    CompletableFuture<Void> next; // null when nothing is waiting
+    CompletableFuture<Void> writing = CompletableFuture.completedFuture(null);
+  }
+
+  Snapshots(Duration interval) {
+    this.interval = interval;
+  }
+
+  /** Whether a write of the run is queued and has not started. */
+  synchronized boolean waiting(String runId) {
+    Run r = runs.get(runId);
+    return r != null && r.waiting != null;
   }
 
   /** Queues a write of {@code runId}'s snapshot, replacing one of it that has not started. */
@@ -47,51 +64,77 @@ final class Snapshots implements AutoCloseable {
     Run r = runs.computeIfAbsent(runId, k -> new Run());
     if (r.waiting != null) {
       r.waiting.discard();
-      r.waiting = write;
-      return;
     }
     r.waiting = write;
-    r.done = r.done.thenRunAsync(() -> writeNext(runId, r), thread);
+    if (r.next == null) {
+      r.next = new CompletableFuture<>();
+      long due = r.lastStart + interval.toNanos() - System.nanoTime();
+      schedule(runId, r, Math.max(0, due));
+    }
   }
 
-  private void writeNext(String runId, Run r) {
+  private void schedule(String runId, Run r, long delayNanos) {
+    thread.schedule(() -> writeWaiting(runId, r), delayNanos, TimeUnit.NANOSECONDS);
+  }
+
+  private void writeWaiting(String runId, Run r) {
     Write w;
+    CompletableFuture<Void> done;
     boolean skip;
     synchronized (this) {
       w = r.waiting;
+      done = r.next;
       r.waiting = null;
+      r.next = null;
+      r.lastStart = System.nanoTime();
+      if (done != null) {
+        r.writing = done;
+      }
       skip = held;
     }
-    if (skip) {
-      w.discard();
-      return;
+    if (w == null) {
+      return; // written already, by a flush
     }
     try {
-      w.write();
+      if (skip) {
+        w.discard();
+      } else {
+        w.write();
+      }
     } catch (IOException | RuntimeException e) {
       // The step stays recoverable by replay from the previous snapshot.
       log.error("snapshot of {} could not be written", runId, e);
+    } finally {
+      done.complete(null);
     }
   }
 
-  /** Waits until every write of the run submitted so far is done. */
+  /**
+   * Writes the run's waiting snapshot now, if it has one, and waits until it (and one being
+   * written) is on disk.
+   */
   void flush(String runId) {
     CompletableFuture<Void> done;
     synchronized (this) {
       Run r = runs.get(runId);
-      done = r == null ? null : r.done;
+      if (r == null) {
+        return;
+      }
+      done = r.writing;
+      if (r.next != null) {
+        done = r.next;
+        schedule(runId, r, 0);
+      }
     }
-    if (done != null) {
-      done.join();
-    }
+    done.join();
   }
 
   void flushAll() {
-    CompletableFuture<?>[] all;
+    List<String> ids;
     synchronized (this) {
-      all = runs.values().stream().map(r -> r.done).toArray(CompletableFuture[]::new);
+      ids = List.copyOf(runs.keySet());
     }
-    CompletableFuture.allOf(all).join();
+    ids.forEach(this::flush);
   }
 
   /**

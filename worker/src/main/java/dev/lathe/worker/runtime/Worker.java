@@ -199,6 +199,7 @@ public final class Worker implements AutoCloseable {
         boolean claimed = claimIfDue();
         boolean ran = cycle();
         if (!claimed && !ran) {
+          executor.snapshotDirty();
           pause(waiting.isEmpty() ? 200 : 20);
         }
       } catch (Exception e) {

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import dev.lathe.contracts.WireJson;
 import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.lora.LoraAdapter;
@@ -12,6 +13,7 @@ import dev.lathe.worker.model.llama.LlamaConfig;
 import dev.lathe.worker.model.llama.Module;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -57,23 +59,7 @@ public final class PeftAdapter {
     Files.createDirectories(dir.getParent());
     Path tmp = Files.createTempDirectory(dir.getParent(), dir.getFileName() + ".tmp");
     try {
-      LoraSpec spec = adapter.spec();
-      ObjectNode config = WireJson.mapper().createObjectNode();
-      config.put("peft_type", "LORA").put("task_type", "CAUSAL_LM");
-      config.put("base_model_name_or_path", baseModel);
-      config.put("r", spec.rank()).put("lora_alpha", spec.alpha());
-      config.put("use_rslora", spec.rslora()).put("lora_dropout", 0.0).put("bias", "none");
-      config.put("fan_in_fan_out", false).put("inference_mode", true);
-      var targets = config.putArray("target_modules");
-      spec.targets().stream().sorted().forEach(m -> targets.add(m.shortName()));
-      config
-          .putObject("lathe")
-          .put("seed", spec.seed())
-          .put("lora_plus_ratio", spec.loraPlusRatio());
-      WireJson.mapper()
-          .writerWithDefaultPrettyPrinter()
-          .writeValue(tmp.resolve(CONFIG).toFile(), config);
-
+      writeConfig(adapter.spec(), baseModel, tmp);
       Map<String, NDArray> tensors = new LinkedHashMap<>();
       for (LoraAdapter.Param p : adapter.parameters()) {
         tensors.put(p.name(), p.value());
@@ -96,6 +82,64 @@ public final class PeftAdapter {
     } finally {
       Trees.delete(tmp);
     }
+  }
+
+  /**
+   * Saves a frozen copy of an adapter ({@link LoraAdapter#freeze}) with its optimizer state, as
+   * {@link #save} does, straight from its flat buffers: three copies to host memory and no other
+   * tensor operation, so that it can run beside training without taking its cores.
+   */
+  public static void save(
+      LoraAdapter.Frozen frozen, String baseModel, Path dir, Map<String, byte[]> extras)
+      throws IOException {
+    Files.createDirectories(dir.getParent());
+    Path tmp = Files.createTempDirectory(dir.getParent(), dir.getFileName() + ".tmp");
+    try {
+      writeConfig(frozen.spec(), baseModel, tmp);
+      boolean f64 = frozen.flat().getDataType() == DataType.FLOAT64;
+      int width = f64 ? 8 : 4;
+      ByteBuffer values = Safetensors.bytes(frozen.flat());
+      ByteBuffer m = Safetensors.bytes(frozen.m());
+      ByteBuffer v = Safetensors.bytes(frozen.v());
+      List<Safetensors.Raw> weights = new ArrayList<>();
+      List<Safetensors.Raw> state = new ArrayList<>();
+      int at = 0;
+      for (LoraAdapter.Frozen.Slot slot : frozen.layout()) {
+        for (String ab : List.of("A", "B")) {
+          long[] shape = (ab.equals("A") ? slot.a() : slot.b()).getShape();
+          int bytes = Math.toIntExact(new Shape(shape).size() * width);
+          String name = LoraAdapter.peftName(slot.path(), ab);
+          weights.add(new Safetensors.Raw(name, f64, shape, values.slice(at, bytes)));
+          state.add(new Safetensors.Raw("exp_avg." + name, f64, shape, m.slice(at, bytes)));
+          state.add(new Safetensors.Raw("exp_avg_sq." + name, f64, shape, v.slice(at, bytes)));
+          at += bytes;
+        }
+      }
+      Safetensors.write(tmp.resolve(WEIGHTS), weights, Map.of("format", "pt"));
+      Safetensors.write(
+          tmp.resolve(OPTIMIZER), state, Map.of("step", Integer.toString(frozen.step())));
+      for (var e : extras.entrySet()) {
+        Files.write(tmp.resolve(e.getKey()), e.getValue());
+      }
+      replace(tmp, dir);
+    } finally {
+      Trees.delete(tmp);
+    }
+  }
+
+  private static void writeConfig(LoraSpec spec, String baseModel, Path dir) throws IOException {
+    ObjectNode config = WireJson.mapper().createObjectNode();
+    config.put("peft_type", "LORA").put("task_type", "CAUSAL_LM");
+    config.put("base_model_name_or_path", baseModel);
+    config.put("r", spec.rank()).put("lora_alpha", spec.alpha());
+    config.put("use_rslora", spec.rslora()).put("lora_dropout", 0.0).put("bias", "none");
+    config.put("fan_in_fan_out", false).put("inference_mode", true);
+    var targets = config.putArray("target_modules");
+    spec.targets().stream().sorted().forEach(m -> targets.add(m.shortName()));
+    config.putObject("lathe").put("seed", spec.seed()).put("lora_plus_ratio", spec.loraPlusRatio());
+    WireJson.mapper()
+        .writerWithDefaultPrettyPrinter()
+        .writeValue(dir.resolve(CONFIG).toFile(), config);
   }
 
   /** The LoRA configuration of a saved adapter. */

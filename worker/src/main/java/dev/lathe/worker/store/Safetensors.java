@@ -6,7 +6,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.lathe.contracts.WireJson;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -15,8 +14,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.IntToDoubleFunction;
@@ -216,13 +217,7 @@ public final class Safetensors {
    */
   public static void write(Path path, Map<String, NDArray> tensors, Map<String, String> metadata)
       throws IOException {
-    ObjectNode header = WireJson.mapper().createObjectNode();
-    if (!metadata.isEmpty()) {
-      ObjectNode meta = header.putObject("__metadata__");
-      metadata.forEach(meta::put);
-    }
-    long offset = 0;
-    Map<String, byte[]> blobs = new LinkedHashMap<>();
+    List<Raw> raw = new ArrayList<>(tensors.size());
     for (var t : tensors.entrySet()) {
       NDArray a = t.getValue();
       boolean f64 = a.getDataType() == DataType.FLOAT64;
@@ -231,26 +226,51 @@ public final class Safetensors {
       if (typed != a) {
         typed.close();
       }
-      ObjectNode entry = header.putObject(t.getKey());
-      entry.put("dtype", f64 ? "F64" : "F32");
+      raw.add(new Raw(t.getKey(), f64, a.getShape().getShape(), ByteBuffer.wrap(bytes)));
+    }
+    write(path, raw, metadata);
+  }
+
+  /** A tensor to write: its name, F64 or F32, shape, and little-endian bytes. */
+  public record Raw(String name, boolean f64, long[] shape, ByteBuffer bytes) {}
+
+  /** Writes tensors given as bytes (written whole, then moved into place). */
+  public static void write(Path path, List<Raw> tensors, Map<String, String> metadata)
+      throws IOException {
+    ObjectNode header = WireJson.mapper().createObjectNode();
+    if (!metadata.isEmpty()) {
+      ObjectNode meta = header.putObject("__metadata__");
+      metadata.forEach(meta::put);
+    }
+    long offset = 0;
+    for (Raw t : tensors) {
+      ObjectNode entry = header.putObject(t.name());
+      entry.put("dtype", t.f64() ? "F64" : "F32");
       var shape = entry.putArray("shape");
-      for (long d : a.getShape().getShape()) {
+      for (long d : t.shape()) {
         shape.add(d);
       }
-      entry.putArray("data_offsets").add(offset).add(offset + bytes.length);
-      offset += bytes.length;
-      blobs.put(t.getKey(), bytes);
+      entry.putArray("data_offsets").add(offset).add(offset + t.bytes().remaining());
+      offset += t.bytes().remaining();
     }
     byte[] json = WireJson.mapper().writeValueAsBytes(header);
     int padded = (json.length + 7) / 8 * 8;
     byte[] headerBytes = Arrays.copyOf(json, padded);
     Arrays.fill(headerBytes, json.length, padded, (byte) ' ');
     Path tmp = path.resolveSibling(path.getFileName() + ".tmp");
-    try (OutputStream out = Files.newOutputStream(tmp)) {
-      out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
-      out.write(headerBytes);
-      for (byte[] b : blobs.values()) {
-        out.write(b);
+    try (FileChannel out =
+        FileChannel.open(
+            tmp,
+            StandardOpenOption.CREATE,
+            StandardOpenOption.WRITE,
+            StandardOpenOption.TRUNCATE_EXISTING)) {
+      out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).flip());
+      out.write(ByteBuffer.wrap(headerBytes));
+      for (Raw t : tensors) {
+        ByteBuffer b = t.bytes().duplicate();
+        while (b.hasRemaining()) {
+          out.write(b);
+        }
       }
     }
     Files.move(
@@ -258,6 +278,11 @@ public final class Safetensors {
         path,
         java.nio.file.StandardCopyOption.REPLACE_EXISTING,
         java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  /** The little-endian bytes of an array (a copy). */
+  public static ByteBuffer bytes(NDArray a) {
+    return ByteBuffer.wrap(littleEndian(a));
   }
 
   private static byte[] littleEndian(NDArray a) {
