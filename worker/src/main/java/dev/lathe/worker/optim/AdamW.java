@@ -48,9 +48,13 @@ public final class AdamW {
       int t = adapter.step() + 1;
       double correction1 = 1 - Math.pow(p.beta1(), t);
       double correction2 = 1 - Math.pow(p.beta2(), t);
+      // In place where it can be: the update is memory-bound on a large adapter, a pass a
+      // temporary.
       mv[0].muli(p.beta1()).addi(g.mul(1 - p.beta1()));
-      mv[1].muli(p.beta2()).addi(g.square().mul(1 - p.beta2()));
-      NDArray update = mv[0].div(correction1).div(mv[1].div(correction2).sqrt().add(p.eps()));
+      mv[1].muli(p.beta2()).addi(g.square().muli(1 - p.beta2()));
+      // m̂ / (√v̂ + ε) = (m / c1) / (√v / √c2 + ε)
+      NDArray denominator = mv[1].sqrt().muli(1 / Math.sqrt(correction2)).addi(p.eps());
+      NDArray update = mv[0].div(denominator).muli(1 / correction1);
       // LoRA+: B learns ratio times faster; lr per element when the ratio is not 1.
       double ratio = adapter.spec().loraPlusRatio();
       NDArray lr = null;
@@ -67,7 +71,7 @@ public final class AdamW {
           value.subi(value.mul(lr).mul(p.weightDecay()));
         }
       }
-      value.subi(lr == null ? update.mul(p.learningRate()) : update.mul(lr));
+      value.subi(lr == null ? update.muli(p.learningRate()) : update.muli(lr));
       adapter.setStep(t);
       adapter.zeroGradients();
       return new Result(norm, p.learningRate(), t);

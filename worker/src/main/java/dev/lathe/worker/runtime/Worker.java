@@ -49,6 +49,11 @@ public final class Worker implements AutoCloseable {
 
   static final Duration HEARTBEAT = Duration.ofSeconds(5);
 
+  /** Bounds of the wait for the next steps of runs that just finished one (awaitNextSteps). */
+  static final Duration MIN_GATHER = Duration.ofMillis(2);
+
+  static final Duration MAX_GATHER = Duration.ofMillis(50);
+
   /** While samples decode, how often the worker looks for new requests unless signalled. */
   static final Duration CLAIM_INTERVAL = Duration.ofMillis(20);
 
@@ -118,6 +123,7 @@ public final class Worker implements AutoCloseable {
   private final Map<String, Integer> heldPerTenant = new HashMap<>();
   private final Map<String, Long> decodingSince = new HashMap<>(); // request id → nanoTime
   private final Set<String> gapWarned = new HashSet<>(); // requests logged as running past a gap
+  private final Set<String> stepped = new HashSet<>(); // runs that finished a request this cycle
   private long cycles;
   private long fusedRequests;
   private long lastCycleNanos;
@@ -198,6 +204,9 @@ public final class Worker implements AutoCloseable {
         heartbeatIfDue();
         boolean claimed = claimIfDue();
         boolean ran = cycle();
+        if (ran) {
+          awaitNextSteps();
+        }
         if (!claimed && !ran) {
           executor.snapshotDirty();
           pause(waiting.isEmpty() ? 200 : 20);
@@ -227,6 +236,32 @@ public final class Worker implements AutoCloseable {
     unloadIdleRuns();
     metrics.phase("heartbeat", System.nanoTime() - t0);
     nextHeartbeat = System.nanoTime() + HEARTBEAT.toNanos();
+  }
+
+  /**
+   * After a cycle, waits a moment for the next step of each run that has nothing queued here now
+   * but just finished a request: its client sends the next one as soon as it has the result, a
+   * round trip from now. Without this wait the runs that were in one cycle would start the next
+   * without those whose results just went out, and the tenants would split into groups that each
+   * get a small cycle of their own. The wait is short beside a cycle (a tenth of the last one, 2 to
+   * 50 ms) and ends as soon as every such run has its next step here.
+   */
+  private void awaitNextSteps() throws SQLException {
+    if (stepped.isEmpty()) {
+      return;
+    }
+    long window = Math.clamp(lastCycleNanos / 10, MIN_GATHER.toNanos(), MAX_GATHER.toNanos());
+    long deadline = System.nanoTime() + window;
+    while (running && System.nanoTime() < deadline) {
+      stepped.removeIf(id -> waiting.containsKey(id) && !waiting.get(id).isEmpty());
+      if (stepped.isEmpty()) {
+        break;
+      }
+      pause(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+      queued = true; // claim now, signalled or not
+      claimIfDue();
+    }
+    stepped.clear();
   }
 
   /**
@@ -576,6 +611,9 @@ public final class Worker implements AutoCloseable {
   }
 
   private void complete(Claimed c, Executor.Outcome out, long runNanos) throws SQLException {
+    if (c.ordered()) {
+      stepped.add(c.modelId());
+    }
     long t0 = System.nanoTime();
     store.complete(c, WireJson.mapper().valueToTree(out.result()), out.tokens());
     metrics.phase("results", System.nanoTime() - t0);
