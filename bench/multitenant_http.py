@@ -30,7 +30,7 @@ import lathe  # noqa: E402
 from conftest import ADMIN_KEY, Server, _free_port, _java  # noqa: E402
 from lathe import AdamParams, Datum, ModelInput  # noqa: E402
 
-TEXT = b"Lathe trains many tenants' LoRA adapters in one fused batch! 0123"  # 64 bytes
+TEXT = b"Lathe trains many tenants' LoRA adapters in one fused batch! 0123"  # 63 tokens a datum
 MODELS = {"tiny": "lathe-tiny", "bench": "lathe-tiny-bench"}
 
 
@@ -145,7 +145,7 @@ def main():
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    print(f"{model}: each step = forward_backward + optim_step, {len(TEXT) - 1} tokens a datum, {args.seconds:.0f} s each")
+    print(f"{model}: each step = forward_backward + optim_step, {datum().model_input.length} tokens a datum, {args.seconds:.0f} s each")
     phase_names = ["claim", "fused", "optimizer", "snapshot", "results", "idle", "heartbeat"]
     print(f"{'tenants':>7} {'datums':>6} {'tok/s':>7} {'vs 1':>6} {'p50 s':>6} {'p99 s':>6} {'fair':>5} "
           + " ".join(f"{n:>9}" for n in phase_names) + "  (ms per cycle)")
