@@ -2,7 +2,7 @@
 concurrent clients (the `lathe` SDK, one thread per tenant), against the jar.
 
 Each step of a tenant is forward_backward + optim_step, and the client waits for both futures.
-For N tenants each steps N-th of the datums one tenant steps alone (8 datums of 63 tokens; 1 each
+For N tenants each steps N-th of the datums one tenant steps alone (8 datums of 64 tokens; 1 each
 for 8 and 16 tenants, against 8 and 16 alone), so every configuration trains the same tokens per
 round. Reported per configuration, in one run: tokens/s and its ratio to one tenant with the same
 total datums, step latency p50/p99, and where the worker's time went per clock cycle (its own
@@ -30,7 +30,7 @@ import lathe  # noqa: E402
 from conftest import ADMIN_KEY, Server, _free_port, _java  # noqa: E402
 from lathe import AdamParams, Datum, ModelInput  # noqa: E402
 
-TEXT = b"Lathe trains many tenants' LoRA adapters in one fused batch! 0123"  # 63 tokens a datum
+TEXT = b"Lathe trains many tenants' LoRA adapters in one fused batch! 0123"  # 64 tokens a datum
 MODELS = {"tiny": "lathe-tiny", "bench": "lathe-tiny-bench"}
 
 
