@@ -12,13 +12,10 @@ timers, lathe_worker_phase_seconds, read from /actuator/prometheus before and af
 """
 
 import argparse
-import os
 import pathlib
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -27,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "sdk" / "python" / "tests"))
 sys.path.insert(0, str(ROOT / "sdk" / "python" / "src"))
 import lathe  # noqa: E402
-from conftest import ADMIN_KEY, Server, _free_port, _java  # noqa: E402
+from conftest import running  # noqa: E402
 from lathe import AdamParams, Datum, ModelInput  # noqa: E402
 
 TEXT = b"Lathe trains many tenants' LoRA adapters in one fused batch! 0123"  # 64 tokens a datum
@@ -37,24 +34,6 @@ MODELS = {"tiny": "lathe-tiny", "bench": "lathe-tiny-bench"}
 def datum():
     tokens = list(TEXT)
     return Datum(model_input=ModelInput.from_ints(tokens[:-1]), loss_fn_inputs={"target_tokens": tokens[1:]})
-
-
-def start(model):
-    data = pathlib.Path(tempfile.mkdtemp(prefix="lathe-bench-mt-"))
-    port = _free_port()
-    env = dict(os.environ, LATHE_PORT=str(port), LATHE_DATA_DIR=str(data), LATHE_ADMIN_KEY=ADMIN_KEY,
-               LATHE_BASE_MODEL=model, LATHE_ADAPTER_SLOTS="16")
-    log = open(data / "server.log", "w")
-    proc = subprocess.Popen([_java(), "-jar", str(ROOT / "api/target/lathe.jar")], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(base + "/actuator/health/readiness", timeout=2):
-                return proc, Server(base)
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("server did not start: " + (data / "server.log").read_text()[-3000:])
 
 
 def phases(base):
@@ -130,8 +109,7 @@ def main():
     p.add_argument("--tenants", default="1,2,4,8,16")
     args = p.parse_args()
     model = MODELS[args.model]
-    proc, server = start(model)
-    try:
+    with running(LATHE_BASE_MODEL=model, LATHE_ADAPTER_SLOTS="16") as server:
         counts = [int(n) for n in args.tenants.split(",")]
         alone = {}
         rows = []
@@ -142,9 +120,6 @@ def main():
                 alone[total] = run(server, model, 1, total, args.seconds)
             r = run(server, model, n, per, args.seconds) if n > 1 else alone[total]
             rows.append((n, per, r, alone[total]))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
     print(f"{model}: each step = forward_backward + optim_step, {datum().model_input.length} tokens a datum, {args.seconds:.0f} s each")
     phase_names = ["claim", "fused", "optimizer", "snapshot", "results", "idle", "heartbeat"]
     print(f"{'tenants':>7} {'datums':>6} {'tok/s':>7} {'vs 1':>6} {'p50 s':>6} {'p99 s':>6} {'fair':>5} "

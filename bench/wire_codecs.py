@@ -17,7 +17,6 @@ current SDK's own classes and encoders. Reports per codec, all in one run:
 import argparse
 import concurrent.futures
 import json
-import os
 import pathlib
 import random
 import statistics
@@ -33,7 +32,7 @@ from tinker.proto.request_conv import forward_backward_request_to_proto
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "sdk" / "python" / "tests"))
-from conftest import ADMIN_KEY, Server, _free_port, _java  # noqa: E402
+from conftest import _java, running  # noqa: E402
 
 DATUMS, TOKENS, VOCAB = 8, 2048, 49152  # SmolLM2's vocabulary: token ids as a real model has them
 
@@ -123,26 +122,6 @@ def server_decode(payloads):
     return {line.split()[0]: float(line.split()[1]) for line in out.splitlines() if line.strip() and line[0] != " "}
 
 
-def start_server():
-    data_dir = pathlib.Path(tempfile.mkdtemp(prefix="lathe-bench-wire-"))
-    port = _free_port()
-    subprocess.run(["bash", str(ROOT / "scripts/install-model.sh"), "smollm2-135m-instruct", str(ROOT / ".models")],
-                   check=True, capture_output=True)
-    env = dict(os.environ, LATHE_PORT=str(port), LATHE_DATA_DIR=str(data_dir), LATHE_ADMIN_KEY=ADMIN_KEY,
-               LATHE_ROLE="api", LATHE_BASE_MODEL="smollm2-135m-instruct", LATHE_MODEL_DIR=str(ROOT / ".models"))
-    log = open(data_dir / "server.log", "w")
-    proc = subprocess.Popen([_java(), "-jar", str(ROOT / "api/target/lathe.jar")], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            with urllib.request.urlopen(base + "/api/v1/healthz", timeout=2):
-                return proc, Server(base)
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
 def post(base, key, body, headers):
     req = urllib.request.Request(base + "/api/v1/forward_backward", data=body, method="POST",
                                  headers={"X-API-Key": key, **headers})
@@ -167,8 +146,10 @@ def main():
         (payloads / name).write_bytes(body)
     decode = server_decode(payloads)
 
-    proc, server = start_server()
-    try:
+    subprocess.run(["bash", str(ROOT / "scripts/install-model.sh"), "smollm2-135m-instruct", str(ROOT / ".models")],
+                   check=True, capture_output=True)
+    with running(LATHE_ROLE="api", LATHE_BASE_MODEL="smollm2-135m-instruct",
+                 LATHE_MODEL_DIR=str(ROOT / ".models")) as server:
         key = server.new_api_key("bench-wire")
         def call(path, body):
             req = urllib.request.Request(server.base_url + path, data=json.dumps(body).encode(), method="POST",
@@ -192,9 +173,6 @@ def main():
                 futures[pool.submit(post, server.base_url, key, body, headers)] = name
             for f in concurrent.futures.as_completed(futures):
                 latency[futures[f]].append(f.result())
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
 
     base = "json"
     print(f"forward_backward of {DATUMS} x {TOKENS} tokens; {args.posts} POSTs per codec, 4 clients")

@@ -2,6 +2,7 @@
 on a free port for the Python suites — on lathe-tiny, and on SmolLM2-135M-Instruct for the tests
 of the real model — and gives each test a tenant of its own."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -51,8 +52,10 @@ class Server:
         return self.admin("POST", f"/admin/v1/tenants/{tenant['tenant_id']}/api_keys", {})["api_key"]
 
 
-def _start(**settings):
-    """Runs the jar on a free port with a data directory of its own; yields a Server."""
+@contextlib.contextmanager
+def running(**settings):
+    """The jar on a free port with a data directory of its own (LATHE_* settings as given), until
+    the block ends; also what the benchmarks in bench/ start."""
     assert JAR.is_file(), f"build the server first: {JAR} is missing (mvn -DskipTests package)"
     data = pathlib.Path(tempfile.mkdtemp(prefix="lathe-pytest-"))
     port = _free_port()
@@ -81,6 +84,11 @@ def _start(**settings):
             proc.kill()
         log.close()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def _start(**settings):
+    with running(**settings) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
