@@ -31,7 +31,9 @@ import org.springframework.web.bind.annotation.RestController;
 @RestController
 class FutureController {
 
-  private static final long RECHECK_MILLIS = 50;
+  /** A poll reads its row again this often even unwoken: a missed notification costs no more. */
+  private static final long RECHECK_MILLIS = 1000;
+
   private static final MediaType PROTOBUF = MediaType.parseMediaType(ProtoCodec.MEDIA_TYPE);
 
   private final Requests requests;
@@ -54,6 +56,18 @@ class FutureController {
       throw ApiException.badRequest("request_id", "is required");
     }
     long deadline = System.nanoTime() + props.limits().longPoll().toNanos();
+    try (FutureSignals.Watch watch = signals.watch(req.requestId())) {
+      return poll(caller, req, accept, watch, deadline);
+    }
+  }
+
+  private ResponseEntity<?> poll(
+      Caller caller,
+      FutureRetrieveRequest req,
+      List<MediaType> accept,
+      FutureSignals.Watch watch,
+      long deadline)
+      throws InterruptedException {
     while (true) {
       Requests.Row row =
           requests
@@ -73,10 +87,11 @@ class FutureController {
           return json(new RequestFailedResponse(row.error(), category(row.category())));
         }
         default -> {
-          if (System.nanoTime() >= deadline) {
+          long left = deadline - System.nanoTime();
+          if (left <= 0) {
             return json(new TryAgainResponse(row.id(), QueueState.ACTIVE));
           }
-          signals.await(RECHECK_MILLIS);
+          watch.await(Math.min(RECHECK_MILLIS, Math.max(1, left / 1_000_000)));
         }
       }
     }

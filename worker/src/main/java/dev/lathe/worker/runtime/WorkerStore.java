@@ -116,9 +116,18 @@ public final class WorkerStore {
           st.executeUpdate();
         }
       }
+      // Long-polls on any api process wake on this (delivered at commit).
+      try (PreparedStatement st = c.prepareStatement("SELECT pg_notify(?, ?)")) {
+        st.setString(1, FINISHED_CHANNEL);
+        st.setString(2, r.id());
+        st.execute();
+      }
       c.commit();
     }
   }
+
+  /** The PostgreSQL channel a request's id is notified on when it finishes. */
+  public static final String FINISHED_CHANNEL = "lathe_finished";
 
   Optional<Run> run(String modelId) throws SQLException {
     try (Connection c = ds.getConnection();
