@@ -53,14 +53,16 @@ class Server:
 
 
 @contextlib.contextmanager
-def running(**settings):
-    """The jar on a free port with a data directory of its own (LATHE_* settings as given), until
-    the block ends; also what the benchmarks in bench/ start."""
+def running(data=None, port=None, **settings):
+    """The jar on a port (a free one unless given) with a data directory (a new one, removed at the
+    end, unless given) and LATHE_* settings as given, until the block ends; also what the
+    benchmarks in bench/ start. The Server it yields has the process as `proc`."""
     assert JAR.is_file(), f"build the server first: {JAR} is missing (mvn -DskipTests package)"
-    data = pathlib.Path(tempfile.mkdtemp(prefix="lathe-pytest-"))
-    port = _free_port()
+    own = data is None
+    data = pathlib.Path(tempfile.mkdtemp(prefix="lathe-pytest-")) if own else pathlib.Path(data)
+    port = port or _free_port()
     env = dict(os.environ, LATHE_PORT=str(port), LATHE_DATA_DIR=str(data), LATHE_ADMIN_KEY=ADMIN_KEY, **settings)
-    log = open(data / "server.log", "w")
+    log = open(data / "server.log", "a")
     proc = subprocess.Popen([_java(), "-jar", str(JAR)], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -75,7 +77,9 @@ def running(**settings):
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError("Lathe did not start:\n" + (data / "server.log").read_text()[-5000:])
             time.sleep(0.5)
-        yield Server(base)
+        server = Server(base)
+        server.proc = proc
+        yield server
     finally:
         proc.terminate()
         try:
@@ -83,7 +87,8 @@ def running(**settings):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-        shutil.rmtree(data, ignore_errors=True)
+        if own:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 def _start(**settings):

@@ -8,6 +8,7 @@ import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.lora.LoraSpec;
 import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.BaseModel;
+import dev.lathe.worker.optim.AdamW;
 import dev.lathe.worker.sampling.DecodeBatch;
 import dev.lathe.worker.sampling.Sampler;
 import java.io.IOException;
@@ -35,7 +36,7 @@ public final class MultiTenantBenchmark {
     int seq = args.length > 2 ? Integer.parseInt(args[2]) : 64;
     int maxTenants = args.length > 3 ? Integer.parseInt(args[3]) : 16;
     System.out.printf(
-        "threads: %d, each tenant: %d examples x %d tokens, rank-32 adapter on every module%n",
+        "threads: %d, each tenant: %d examples x %d tokens, rank-16 adapter on every module (as bench/multitenant_http.py)%n",
         Runtime.getRuntime().availableProcessors(), perTenant, seq);
     EngineBenchmark.forEachModel(which, (base, m) -> run(base, m, perTenant, seq, maxTenants));
   }
@@ -46,7 +47,7 @@ public final class MultiTenantBenchmark {
     List<LoraAdapter> adapters = new ArrayList<>();
     List<List<ForwardBackward.Example>> data = new ArrayList<>();
     for (int t = 0; t < maxTenants; t++) {
-      adapters.add(LoraAdapter.create(base.config(), LoraSpec.of(32, t), m, DataType.FLOAT32));
+      adapters.add(LoraAdapter.create(base.config(), LoraSpec.of(16, t), m, DataType.FLOAT32));
       data.add(EngineBenchmark.examples(perTenant, seq, base.config().vocabSize()));
     }
     int reps = base.config().parameterCount() > 50_000_000 ? 3 : 15;
@@ -94,10 +95,73 @@ public final class MultiTenantBenchmark {
           "%7d | %11.0f | %10.2fx | %30.0f | %.2fx%n",
           n, fusedRate, fusedRate / single, swappedRate, fusedRate / swappedRate);
     }
-    swapTimes(adapters, m);
+    sameDatums(base, adapters, perTenant * maxTenants, seq, m, reps);
+    if (adapters.size() > 1) {
+      swapTimes(adapters, m);
+    }
     sampling(base, adapters.subList(0, Math.min(8, adapters.size())), m, reps);
     continuous(base, adapters.subList(0, Math.min(8, adapters.size())), m);
     adapters.forEach(LoraAdapter::close);
+  }
+
+  /**
+   * Training steps of N tenants sharing {@code total} datums (each {@code total / N}) against one
+   * tenant with all of them, as the HTTP benchmark compares them: the mean time of the fused
+   * forward_backward, and of AdamW on every adapter one after another.
+   */
+  static void sameDatums(
+      BaseModel base, List<LoraAdapter> adapters, int total, int seq, NDManager m, int reps) {
+    List<ForwardBackward.Example> data =
+        EngineBenchmark.examples(total, seq, base.config().vocabSize());
+    AdamW.Params adam = new AdamW.Params(1e-4, 0.9, 0.95, 1e-8, 0, 0);
+    System.out.printf(
+        "%d datums a step shared by N tenants: tenants | fused ms | vs 1 | optimizer ms (all"
+            + " adapters) | vs 1%n",
+        total);
+    double fused1 = 0;
+    double opt1 = 0;
+    for (int n = 1; n <= Math.min(total, adapters.size()); n *= 2) {
+      List<ForwardBackward.Job> jobs = new ArrayList<>();
+      int each = total / n;
+      for (int t = 0; t < n; t++) {
+        jobs.add(
+            new ForwardBackward.Job(
+                adapters.get(t),
+                data.subList(t * each, (t + 1) * each),
+                LossFn.CROSS_ENTROPY,
+                Map.of(),
+                true));
+      }
+      List<LoraAdapter> used = adapters.subList(0, n);
+      // Training steps as the service runs them: the fused batch, then every adapter's step.
+      long[] nanos = new long[2];
+      Runnable step =
+          () -> {
+            long t0 = System.nanoTime();
+            ForwardBackward.run(base.llama(), jobs, m);
+            long t1 = System.nanoTime();
+            used.forEach(a -> AdamW.step(a, adam));
+            nanos[0] += t1 - t0;
+            nanos[1] += System.nanoTime() - t1;
+          };
+      for (int i = 0; i < 3; i++) {
+        step.run();
+      }
+      nanos[0] = 0;
+      nanos[1] = 0;
+      for (int i = 0; i < reps; i++) {
+        step.run();
+      }
+      double fused = nanos[0] / 1e9 / reps; // mean seconds
+      double opt = nanos[1] / 1e9 / reps;
+      if (n == 1) {
+        fused1 = fused;
+        opt1 = opt;
+      }
+      System.out.printf(
+          "%7d | %8.1f | %4.2fx | %8.1f | %4.2fx%n",
+          n, fused * 1e3, fused / fused1, opt * 1e3, opt / opt1);
+    }
   }
 
   /**

@@ -87,8 +87,13 @@ final class Executor implements AutoCloseable {
   /** A run's resident adapter and its state. */
   private record Live(LoraAdapter adapter, RunState state) {}
 
-  /** A request's result and the tokens it processed. */
-  record Outcome(Object result, int tokens) {}
+  /** A request's result, the tokens it processed, and the optimizer step it took (or null). */
+  record Outcome(Object result, int tokens, WorkerStore.Step step) {
+
+    Outcome(Object result, int tokens) {
+      this(result, tokens, null);
+    }
+  }
 
   /** A request and what became of it: an outcome, or the error it failed with. */
   record Done(Claimed request, Outcome outcome, RuntimeException error) {}
@@ -232,7 +237,9 @@ final class Executor implements AutoCloseable {
     }
     if (!jobs.isEmpty()) {
       try {
+        long t0 = System.nanoTime();
         List<ForwardBackward.Result> results = ForwardBackward.run(base.llama(), jobs, manager);
+        phases.add("engine", System.nanoTime() - t0); // the part of "fused" in the engine
         for (int k = 0; k < jobs.size(); k++) {
           Claimed r = requests.get(jobOf.get(k));
           if (jobs.get(k).backward()) {
@@ -301,16 +308,17 @@ final class Executor implements AutoCloseable {
     metrics.put("step:max", (double) r.step());
     Outcome out = snapshotLater(run(modelId), l, req.seqId(), new OptimStepResponse(metrics));
     RunState st = l.state();
-    store.recordStep(
-        modelId,
-        r.step(),
-        st.tokens == 0 ? Double.NaN : st.loss,
-        r.gradNorm(),
-        r.learningRate(),
-        st.tokens);
+    WorkerStore.Step step =
+        new WorkerStore.Step(
+            modelId,
+            r.step(),
+            st.tokens == 0 ? Double.NaN : st.loss,
+            r.gradNorm(),
+            r.learningRate(),
+            st.tokens);
     st.loss = 0;
     st.tokens = 0;
-    return out;
+    return new Outcome(out.result(), 0, step);
   }
 
   private Outcome saveWeights(Claimed r, SaveWeightsRequest req) throws SQLException, IOException {

@@ -52,7 +52,7 @@ public final class Worker implements AutoCloseable {
   /** Bounds of the wait for the next steps of runs that just finished one (awaitNextSteps). */
   static final Duration MIN_GATHER = Duration.ofMillis(2);
 
-  static final Duration MAX_GATHER = Duration.ofMillis(50);
+  static final Duration MAX_GATHER = Duration.ofMillis(100);
 
   /** While samples decode, how often the worker looks for new requests unless signalled. */
   static final Duration CLAIM_INTERVAL = Duration.ofMillis(20);
@@ -124,7 +124,10 @@ public final class Worker implements AutoCloseable {
   private final Map<String, Long> decodingSince = new HashMap<>(); // request id → nanoTime
   private final Set<String> gapWarned = new HashSet<>(); // requests logged as running past a gap
   private final Set<String> stepped = new HashSet<>(); // runs that finished a request this cycle
+  private final List<Pending> finishing = new ArrayList<>(); // ended, rows not yet written
+  private final Map<String, Long> resultsOut = new HashMap<>(); // run → nanoTime of its last result
   private long cycles;
+  private double roundTripNanos; // clients' mean round trip, result written → next request claimed
   private long fusedRequests;
   private long lastCycleNanos;
   private int lastFusedRequests;
@@ -243,14 +246,20 @@ public final class Worker implements AutoCloseable {
    * but just finished a request: its client sends the next one as soon as it has the result, a
    * round trip from now. Without this wait the runs that were in one cycle would start the next
    * without those whose results just went out, and the tenants would split into groups that each
-   * get a small cycle of their own. The wait is short beside a cycle (a tenth of the last one, 2 to
-   * 50 ms) and ends as soon as every such run has its next step here.
+   * get a cycle of their own, each paying a cycle's fixed costs. The wait lasts twice the clients'
+   * mean round trip as the worker sees it, never longer than the last cycle (a cycle without them
+   * would be over by then) nor than {@link #MAX_GATHER}, and ends as soon as every such run has its
+   * next step here.
    */
   private void awaitNextSteps() throws SQLException {
     if (stepped.isEmpty()) {
       return;
     }
-    long window = Math.clamp(lastCycleNanos / 10, MIN_GATHER.toNanos(), MAX_GATHER.toNanos());
+    long window =
+        Math.clamp(
+            Math.min(2 * (long) roundTripNanos, lastCycleNanos),
+            MIN_GATHER.toNanos(),
+            MAX_GATHER.toNanos());
     long deadline = System.nanoTime() + window;
     while (running && System.nanoTime() < deadline) {
       stepped.removeIf(id -> waiting.containsKey(id) && !waiting.get(id).isEmpty());
@@ -287,6 +296,11 @@ public final class Worker implements AutoCloseable {
     metrics.phase("claim", System.nanoTime() - now);
     for (Claimed c : claimed) {
       heldPerTenant.merge(c.tenantId(), 1, Integer::sum);
+      Long out = c.ordered() ? resultsOut.remove(c.modelId()) : null;
+      if (out != null) {
+        metrics.roundTrip(now - out);
+        roundTripNanos += (now - out - roundTripNanos) / 8; // a moving mean of the last few
+      }
       if (c.ordered()) {
         waiting.computeIfAbsent(c.modelId(), k -> new TreeMap<>()).put(c.seqId(), c);
         if (FUSED.contains(c.kind())) {
@@ -313,6 +327,7 @@ public final class Worker implements AutoCloseable {
         MDC.put("model_id", id);
         try {
           executor.unloadIdle(id);
+          resultsOut.remove(id);
           log.info("unloaded: its session has been silent for {}", settings.sessionTimeout());
         } finally {
           MDC.remove("model_id");
@@ -360,9 +375,18 @@ public final class Worker implements AutoCloseable {
           complete(c, d.outcome(), took);
         }
       }
+      writeFinished();
+      // A client sends optim_step right after forward_backward: it has likely arrived during the
+      // fused batch, and joins this cycle's optimizer phase rather than a cycle of its own.
+      if (batch.stream().anyMatch(c -> waiting.get(c.modelId()).isEmpty())) {
+        queued = true;
+        claimIfDue();
+      }
     }
+    ran |= runOptimSteps();
     ran |= runBarriers();
     ran |= runUnordered();
+    writeFinished();
     long training = System.nanoTime() - start;
     if (ran) {
       // A clock cycle is the training part; decode steps have metrics of their own.
@@ -466,7 +490,29 @@ public final class Worker implements AutoCloseable {
     return null;
   }
 
-  /** Per run, the ready barriers (everything but forward and forward_backward), in order. */
+  /**
+   * The optim_step at the head of each run, all of them one after another as one phase whose
+   * results are written together: the step that follows a fused batch, for every tenant in it.
+   */
+  private boolean runOptimSteps() throws Exception {
+    boolean ran = false;
+    for (var e : waiting.entrySet()) {
+      Claimed head = readyHead(e.getKey(), e.getValue());
+      if (head != null && head.kind().equals("optim_step")) {
+        e.getValue().pollFirstEntry();
+        ran(head);
+        run(head);
+        ran = true;
+      }
+    }
+    writeFinished();
+    return ran;
+  }
+
+  /**
+   * Per run, the ready barriers (everything but forward and forward_backward), in order, each
+   * written before the next runs.
+   */
   private boolean runBarriers() throws Exception {
     boolean ran = false;
     for (var e : waiting.entrySet()) {
@@ -475,6 +521,7 @@ public final class Worker implements AutoCloseable {
         e.getValue().pollFirstEntry();
         ran(head);
         run(head);
+        writeFinished();
         ran = true;
       }
     }
@@ -490,6 +537,7 @@ public final class Worker implements AutoCloseable {
         it.remove();
         release(c);
         run(c);
+        writeFinished();
         ran = true;
       }
     }
@@ -504,6 +552,7 @@ public final class Worker implements AutoCloseable {
   private boolean decode(long budgetNanos) throws Exception {
     admitSamples();
     if (decoder.rows() == 0) {
+      writeFinished(); // samples that failed to join
       return false;
     }
     long start = System.nanoTime();
@@ -516,6 +565,7 @@ public final class Worker implements AutoCloseable {
       for (Executor.Done d : done) {
         finishSample(d);
       }
+      writeFinished();
       if (claimIfDue()) {
         admitSamples();
       }
@@ -610,35 +660,64 @@ public final class Worker implements AutoCloseable {
     }
   }
 
-  private void complete(Claimed c, Executor.Outcome out, long runNanos) throws SQLException {
+  private void complete(Claimed c, Executor.Outcome out, long runNanos) {
     if (c.ordered()) {
       stepped.add(c.modelId());
     }
-    long t0 = System.nanoTime();
-    store.complete(c, WireJson.mapper().valueToTree(out.result()), out.tokens());
-    metrics.phase("results", System.nanoTime() - t0);
-    metrics.finished(c, true, runNanos, out.tokens());
-    onFinished.accept(c.id());
+    String result = WireJson.mapper().writeValueAsString(out.result());
+    finishing.add(
+        new Pending(
+            WorkerStore.Finished.done(c, result, out.tokens(), out.step()),
+            true,
+            runNanos,
+            out.tokens()));
   }
 
-  private void failWith(Claimed c, Exception e, long runNanos) throws SQLException {
+  private void failWith(Claimed c, Exception e, long runNanos) {
     mdc(c);
     try {
       if (e instanceof UserError) {
-        fail(c, e.getMessage(), "user");
+        fail(c, e.getMessage(), "user", runNanos);
       } else {
         log.error("request {} ({}) failed", c.id(), c.kind(), e);
-        fail(c, c.kind() + " failed on the server: " + e, "server");
+        fail(c, c.kind() + " failed on the server: " + e, "server", runNanos);
       }
     } finally {
       MDC.clear();
     }
-    metrics.finished(c, false, runNanos, 0);
   }
 
-  private void fail(Claimed c, String error, String category) throws SQLException {
-    store.fail(c, error, category);
-    onFinished.accept(c.id());
+  private void fail(Claimed c, String error, String category, long runNanos) {
+    finishing.add(new Pending(WorkerStore.Finished.failed(c, error, category), false, runNanos, 0));
+  }
+
+  /** A request that ended, its row not yet written; what its metrics need. */
+  private record Pending(WorkerStore.Finished finished, boolean ok, long runNanos, int tokens) {}
+
+  /**
+   * Writes how the requests that ended since the last write did, in one transaction, then tells the
+   * long-polls. Called after each phase of a cycle, so a phase's results (a fused batch's, all
+   * optimizer steps') cost one round of writes however many tenants took part; until then nothing
+   * is read back that they change. Kept to be written again if the write fails.
+   */
+  private void writeFinished() throws SQLException {
+    if (finishing.isEmpty()) {
+      return;
+    }
+    long t0 = System.nanoTime();
+    store.finish(finishing.stream().map(Pending::finished).toList());
+    metrics.phase("results", System.nanoTime() - t0);
+    long written = System.nanoTime();
+    for (Pending p : finishing) {
+      Claimed c = p.finished().request();
+      if (c.ordered()
+          && (!waiting.containsKey(c.modelId()) || waiting.get(c.modelId()).isEmpty())) {
+        resultsOut.put(c.modelId(), written); // nothing of it here: its client has the next move
+      }
+      metrics.finished(p.finished().request(), p.ok(), p.runNanos(), p.tokens());
+      onFinished.accept(p.finished().request().id());
+    }
+    finishing.clear();
   }
 
   /** The request's ids in the logging context (the loop thread's; cleared after). */
@@ -678,6 +757,7 @@ public final class Worker implements AutoCloseable {
     }
     // What it claimed and had not run goes back to the queue now rather than after the lease.
     try {
+      writeFinished();
       store.release(settings.workerId());
     } catch (SQLException e) {
       log.warn("could not release the claims of {}", settings.workerId(), e);

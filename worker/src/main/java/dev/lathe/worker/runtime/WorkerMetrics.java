@@ -94,10 +94,10 @@ final class WorkerMetrics {
     }
   }
 
-  /** A decode step ran: one token for each of {@code rows} samples. */
   /**
-   * Where the loop's time goes, by phase: claim, fused (forward/backward), optimizer, snapshot,
-   * results (writing futures), heartbeat, decode and idle (waiting for work).
+   * Where the loop's time goes, by phase: claim, fused (forward/backward; engine is the part of it
+   * in the engine, the rest reads requests and shapes results), optimizer, snapshot, results
+   * (writing futures), heartbeat, decode and idle (waiting for work).
    */
   void phase(String phase, long nanos) {
     Timer.builder("lathe.worker.phase")
@@ -108,6 +108,7 @@ final class WorkerMetrics {
         .record(nanos, TimeUnit.NANOSECONDS);
   }
 
+  /** A decode step ran: one token for each of {@code rows} samples. */
   void decodeStep(int rows, long nanos) {
     DistributionSummary.builder("lathe.worker.decode.rows")
         .description("samples decoding together in one step")
@@ -117,6 +118,18 @@ final class WorkerMetrics {
     Timer.builder("lathe.worker.decode.step")
         .description("time of one decode step")
         .tag("base_model", baseModel)
+        .register(registry)
+        .record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  /**
+   * A training run's next request was claimed this long after its last result was written: the
+   * client's round trip (wake-up, response, its own work, the next request's way in).
+   */
+  void roundTrip(long nanos) {
+    Timer.builder("lathe.worker.round.trip")
+        .tag("base_model", baseModel)
+        .description("from a run's last result written to its next request claimed")
         .register(registry)
         .record(nanos, TimeUnit.NANOSECONDS);
   }

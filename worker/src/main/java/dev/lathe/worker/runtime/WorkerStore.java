@@ -77,50 +77,121 @@ public final class WorkerStore {
     }
   }
 
-  /** Marks a request done with its result; a training request also advances its run's seq. */
-  void complete(Claimed r, JsonNode result, int tokens) throws SQLException {
-    finish(
-        r,
-        "UPDATE requests SET status = 'done', result = ?::jsonb, tokens = ?, finished_at = now()"
-            + " WHERE id = ? AND status = 'running'",
-        WireJson.mapper().writeValueAsString(result),
-        tokens);
+  /**
+   * How a request ended: done with its result (JSON) and tokens, or failed with an error and its
+   * category; an optim_step also carries the step to record.
+   */
+  record Finished(
+      Claimed request, String result, int tokens, String error, String category, Step step) {
+
+    static Finished done(Claimed r, String result, int tokens, Step step) {
+      return new Finished(r, result, tokens, null, null, step);
+    }
+
+    static Finished failed(Claimed r, String error, String category) {
+      return new Finished(r, null, 0, error, category, null);
+    }
   }
 
-  /** Marks a request failed; a training request still advances its run's seq. */
-  void fail(Claimed r, String error, String category) throws SQLException {
-    finish(
-        r,
-        "UPDATE requests SET status = 'failed', error = ?, error_category = ?, finished_at = now()"
-            + " WHERE id = ? AND status = 'running'",
-        error,
-        category);
-  }
+  /** An optimizer step of a run: its metrics row, and the run's current step. */
+  record Step(String modelId, int step, double loss, double gradNorm, double lr, long tokens) {}
 
-  private void finish(Claimed r, String sql, Object a, Object b) throws SQLException {
+  /**
+   * Writes how the requests ended, in one transaction whatever their number (a clock cycle's
+   * results): each request's row, its run's seq, the steps taken, and a notification per request
+   * (long-polls on any api process wake on it, delivered at commit). A row no longer running (taken
+   * back by another worker) is left alone.
+   */
+  void finish(List<Finished> finished) throws SQLException {
+    if (finished.isEmpty()) {
+      return;
+    }
     try (Connection c = ds.getConnection()) {
       c.setAutoCommit(false);
-      try (PreparedStatement st = c.prepareStatement(sql)) {
-        st.setObject(1, a);
-        st.setObject(2, b);
-        st.setString(3, r.id());
-        st.executeUpdate();
-      }
-      if (r.ordered()) {
-        try (PreparedStatement st =
-            c.prepareStatement(
-                "UPDATE training_runs SET last_seq_id = GREATEST(last_seq_id, ?), last_request_at = now()"
-                    + " WHERE id = ?")) {
-          st.setInt(1, r.seqId());
-          st.setString(2, r.modelId());
-          st.executeUpdate();
+      try (PreparedStatement done =
+              c.prepareStatement(
+                  "UPDATE requests SET status = 'done', result = ?::jsonb, tokens = ?,"
+                      + " finished_at = now() WHERE id = ? AND status = 'running'");
+          PreparedStatement failed =
+              c.prepareStatement(
+                  "UPDATE requests SET status = 'failed', error = ?, error_category = ?,"
+                      + " finished_at = now() WHERE id = ? AND status = 'running'");
+          PreparedStatement seq =
+              c.prepareStatement(
+                  "UPDATE training_runs SET last_seq_id = GREATEST(last_seq_id, ?),"
+                      + " last_request_at = now() WHERE id = ?");
+          PreparedStatement current =
+              c.prepareStatement(
+                  "UPDATE training_runs SET current_step = ?, snapshot_step = ? WHERE id = ?");
+          PreparedStatement metrics =
+              c.prepareStatement(
+                  "INSERT INTO step_metrics (training_run_id, step, loss, grad_norm,"
+                      + " learning_rate, tokens) VALUES (?, ?, ?, ?, ?, ?)"
+                      + " ON CONFLICT (training_run_id, step) DO UPDATE SET loss = EXCLUDED.loss,"
+                      + " grad_norm = EXCLUDED.grad_norm, learning_rate = EXCLUDED.learning_rate,"
+                      + " tokens = EXCLUDED.tokens");
+          PreparedStatement notify =
+              c.prepareStatement("SELECT pg_notify(?, id) FROM unnest(?::text[]) AS id")) {
+        boolean anyDone = false;
+        boolean anyFailed = false;
+        boolean anySeq = false;
+        boolean anyStep = false;
+        for (Finished f : finished) {
+          Claimed r = f.request();
+          if (f.error() == null) {
+            done.setString(1, f.result());
+            done.setInt(2, f.tokens());
+            done.setString(3, r.id());
+            done.addBatch();
+            anyDone = true;
+          } else {
+            failed.setString(1, f.error());
+            failed.setString(2, f.category());
+            failed.setString(3, r.id());
+            failed.addBatch();
+            anyFailed = true;
+          }
+          if (r.ordered()) {
+            seq.setInt(1, r.seqId());
+            seq.setString(2, r.modelId());
+            seq.addBatch();
+            anySeq = true;
+          }
+          Step s = f.step();
+          if (s != null) {
+            current.setInt(1, s.step());
+            current.setInt(2, s.step());
+            current.setString(3, s.modelId());
+            current.addBatch();
+            metrics.setString(1, s.modelId());
+            metrics.setInt(2, s.step());
+            metrics.setObject(3, Double.isNaN(s.loss()) ? null : s.loss());
+            metrics.setDouble(4, s.gradNorm());
+            metrics.setDouble(5, s.lr());
+            metrics.setLong(6, s.tokens());
+            metrics.addBatch();
+            anyStep = true;
+          }
         }
-      }
-      // Long-polls on any api process wake on this (delivered at commit).
-      try (PreparedStatement st = c.prepareStatement("SELECT pg_notify(?, ?)")) {
-        st.setString(1, FINISHED_CHANNEL);
-        st.setString(2, r.id());
-        st.execute();
+        if (anyDone) {
+          done.executeBatch();
+        }
+        if (anyFailed) {
+          failed.executeBatch();
+        }
+        if (anySeq) {
+          seq.executeBatch();
+        }
+        if (anyStep) {
+          current.executeBatch();
+          metrics.executeBatch();
+        }
+        notify.setString(1, FINISHED_CHANNEL);
+        notify.setArray(
+            2,
+            c.createArrayOf(
+                "text", finished.stream().map(f -> f.request().id()).toArray(String[]::new)));
+        notify.execute();
       }
       c.commit();
     }
@@ -152,32 +223,6 @@ public final class WorkerStore {
                 rs.getInt("current_step"),
                 rs.getString("status")));
       }
-    }
-  }
-
-  void recordStep(String modelId, int step, double loss, double gradNorm, double lr, long tokens)
-      throws SQLException {
-    try (Connection c = ds.getConnection()) {
-      c.setAutoCommit(false);
-      update(
-          c,
-          "UPDATE training_runs SET current_step = ?, snapshot_step = ? WHERE id = ?",
-          step,
-          step,
-          modelId);
-      update(
-          c,
-          "INSERT INTO step_metrics (training_run_id, step, loss, grad_norm, learning_rate, tokens)"
-              + " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (training_run_id, step) DO UPDATE SET"
-              + " loss = EXCLUDED.loss, grad_norm = EXCLUDED.grad_norm,"
-              + " learning_rate = EXCLUDED.learning_rate, tokens = EXCLUDED.tokens",
-          modelId,
-          step,
-          Double.isNaN(loss) ? null : loss,
-          gradNorm,
-          lr,
-          tokens);
-      c.commit();
     }
   }
 

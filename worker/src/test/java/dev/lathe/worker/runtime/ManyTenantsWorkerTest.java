@@ -135,6 +135,53 @@ class ManyTenantsWorkerTest extends WorkerHarness {
     }
   }
 
+  /**
+   * Clients send optim_step as soon as their forward_backward is done; here each is sent the moment
+   * the worker reports the result. They arrive during the cycle, and the cycle's optimizer phase
+   * takes them all: one cycle for the whole step of every tenant, its results and step metrics
+   * written with it.
+   */
+  @Test
+  void optimStepsSentOnTheirForwardBackwardResultsJoinTheSameCycle() throws Exception {
+    List<String> runs = runs("react");
+    try (Worker w = worker(settings(8, 8))) {
+      for (String r : runs) {
+        awaitDone(r, 0);
+      }
+    }
+    for (int i = 0; i < runs.size(); i++) {
+      forwardBackward(runs.get(i), 1, "tenant " + i + " reacts");
+    }
+    Worker.Stats stats;
+    java.util.function.Consumer<String> client =
+        id -> {
+          if (id.endsWith("/1")) {
+            optimStep(id.substring(0, id.length() - 2), 2);
+          }
+        };
+    try (Worker w = worker(settings(8, 8), client)) {
+      for (String r : runs) {
+        awaitDone(r, 2);
+      }
+      stats = w.stats();
+    }
+    assertThat(stats.cycles()).as("cycles").isEqualTo(1);
+    assertThat(stats.lastFusedRequests()).isEqualTo(runs.size());
+    for (String r : runs) {
+      assertThat(result(r, 2).path("metrics").path("step:max").asDouble()).isEqualTo(1.0);
+      assertThat(
+              jdbc.queryForObject(
+                  "SELECT current_step FROM training_runs WHERE id = ?", Integer.class, r))
+          .isEqualTo(1);
+      assertThat(
+              jdbc.queryForObject(
+                  "SELECT loss FROM step_metrics WHERE training_run_id = ? AND step = 1",
+                  Double.class,
+                  r))
+          .isCloseTo(result(r, 1).path("metrics").path("loss:sum").asDouble(), Offset.offset(1e-9));
+    }
+  }
+
   @Test
   void aSilentSessionsAdapterIsSavedUnloadedAndComesBackIntact() throws Exception {
     String reference = run("tenant-ref", "ref:0", 8);

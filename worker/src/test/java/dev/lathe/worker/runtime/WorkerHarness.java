@@ -40,7 +40,12 @@ abstract class WorkerHarness extends WithTinyModel {
   }
 
   Worker worker(Worker.Settings settings) {
-    return new Worker(ds, base, manager, settings, registry, id -> {}).start();
+    return worker(settings, id -> {});
+  }
+
+  /** A worker that tells {@code onFinished} each request id it finishes, on its own thread. */
+  Worker worker(Worker.Settings settings, java.util.function.Consumer<String> onFinished) {
+    return new Worker(ds, base, manager, settings, registry, onFinished).start();
   }
 
   String run(String id) {
@@ -134,19 +139,22 @@ abstract class WorkerHarness extends WithTinyModel {
 
   void awaitDone(String model, int seq) throws InterruptedException {
     for (int i = 0; i < 600; i++) {
-      String status =
-          jdbc.queryForObject(
+      List<String> rows =
+          jdbc.queryForList(
               "SELECT status FROM requests WHERE id = ?", String.class, model + "/" + seq);
+      String status = rows.isEmpty() ? "not queued yet" : rows.getFirst();
       if (status.equals("done")) {
         return;
       }
-      assertThat(status)
-          .as(
-              jdbc.queryForObject(
-                  "SELECT coalesce(error, '') FROM requests WHERE id = ?",
-                  String.class,
-                  model + "/" + seq))
-          .isNotEqualTo("failed");
+      if (status.equals("failed")) {
+        throw new AssertionError(
+            model
+                + "/"
+                + seq
+                + " failed: "
+                + jdbc.queryForObject(
+                    "SELECT error FROM requests WHERE id = ?", String.class, model + "/" + seq));
+      }
       Thread.sleep(50);
     }
     throw new AssertionError(model + "/" + seq + " did not finish");
