@@ -56,7 +56,8 @@ class Server:
 def running(data=None, port=None, **settings):
     """The jar on a port (a free one unless given) with a data directory (a new one, removed at the
     end, unless given) and LATHE_* settings as given, until the block ends; also what the
-    benchmarks in bench/ start. The Server it yields has the process as `proc`."""
+    benchmarks in bench/ start. The Server it yields has the process as `proc`, the directory as
+    `data`."""
     assert JAR.is_file(), f"build the server first: {JAR} is missing (mvn -DskipTests package)"
     own = data is None
     data = pathlib.Path(tempfile.mkdtemp(prefix="lathe-pytest-")) if own else pathlib.Path(data)
@@ -78,7 +79,7 @@ def running(data=None, port=None, **settings):
                 raise RuntimeError("Lathe did not start:\n" + (data / "server.log").read_text()[-5000:])
             time.sleep(0.5)
         server = Server(base)
-        server.proc = proc
+        server.proc, server.data = proc, data
         yield server
     finally:
         proc.terminate()

@@ -63,7 +63,7 @@ def _delay(attempt: int, r: Optional[httpx.Response]) -> float:
 class Http:
     """One base URL and API key; sync and asyncio calls with the same retry rules."""
 
-    def __init__(self, base_url: str, api_key: str, timeout: float = 60.0, max_retries: int = 6):
+    def __init__(self, base_url: str, api_key: str, timeout: float = 60.0, max_retries: int = 10):
         if not api_key:
             raise ValueError("api_key is required (a tenant key starting with tml-)")
         self.base_url = base_url.rstrip("/")

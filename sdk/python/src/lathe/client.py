@@ -51,10 +51,13 @@ class ServiceClient:
         user_metadata: Optional[dict[str, Any]] = None,
         heartbeat_seconds: float = 10.0,
         timeout: float = 60.0,
+        max_retries: int = 10,
     ):
         import os
 
-        self.http = Http(base_url, api_key or os.environ.get("LATHE_API_KEY", ""), timeout=timeout)
+        self.http = Http(
+            base_url, api_key or os.environ.get("LATHE_API_KEY", ""), timeout=timeout, max_retries=max_retries
+        )
         body: dict[str, Any] = {"tags": list(tags), "sdk_version": SDK_VERSION, "type": "create_session"}
         if user_metadata:
             body["user_metadata"] = user_metadata

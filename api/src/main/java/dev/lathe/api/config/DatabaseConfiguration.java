@@ -52,6 +52,7 @@ class DatabaseConfiguration {
   private static EmbeddedPostgres startEmbedded(Path dir) {
     try {
       Files.createDirectories(dir);
+      stopOrphan(dir);
       EmbeddedPostgres pg =
           EmbeddedPostgres.builder()
               .setDataDirectory(dir)
@@ -62,6 +63,44 @@ class DatabaseConfiguration {
       return pg;
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start the embedded PostgreSQL in " + dir, e);
+    }
+  }
+
+  /**
+   * Stops the embedded PostgreSQL of a Lathe that died without stopping it (kill -9, OOM kill): the
+   * server outlives the process that started it and holds the data directory. Asked to shut down,
+   * then killed after 30 s (it recovers from its log at the next start).
+   */
+  static void stopOrphan(Path dir) throws IOException {
+    Path pidFile = dir.resolve("postmaster.pid");
+    if (!Files.isRegularFile(pidFile)) {
+      return;
+    }
+    long pid;
+    try {
+      pid = Long.parseLong(Files.readAllLines(pidFile).getFirst().trim());
+    } catch (RuntimeException e) {
+      return; // not a pid: PostgreSQL itself decides what to do with the file
+    }
+    ProcessHandle orphan =
+        ProcessHandle.of(pid)
+            .filter(p -> p.info().command().map(c -> c.endsWith("postgres")).orElse(false))
+            .orElse(null);
+    if (orphan == null) {
+      return; // stale: PostgreSQL sees that no server runs and starts over it
+    }
+    log.warn("stopping the embedded PostgreSQL (pid {}) left running by a previous start", pid);
+    orphan.destroy();
+    try {
+      orphan.onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      orphan.destroyForcibly();
+      orphan.onExit().join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while stopping PostgreSQL pid " + pid, e);
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw new IOException(e);
     }
   }
 }

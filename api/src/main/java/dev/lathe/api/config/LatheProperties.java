@@ -83,6 +83,9 @@ public record LatheProperties(
   /**
    * The worker.
    *
+   * @param id this process's worker id, stable across restarts so that a restarted worker takes
+   *     back at once what it had claimed (unset: {@code local} with the embedded database, which
+   *     only this process uses, else one of this process); two live workers must never share one
    * @param gapTimeout how long a request waits for an earlier seq_id of its training run
    * @param claimLimit requests of one tenant a worker claims ahead of running them
    * @param adapterSlots adapters resident in device memory; the most runs one fused batch holds
@@ -94,6 +97,7 @@ public record LatheProperties(
    *     cache with it stays within (a request alone always runs)
    */
   public record Worker(
+      String id,
       @NotNull Duration gapTimeout,
       @Min(1) int claimLimit,
       @Min(1) int adapterSlots,

@@ -41,7 +41,7 @@ class WorkerConfiguration {
     }
     Worker.Settings settings =
         new Worker.Settings(
-            "worker-" + ManagementFactory.getRuntimeMXBean().getName(),
+            workerId(props),
             props.dataDir().resolve("adapters"),
             props.worker().gapTimeout(),
             props.worker().claimLimit(),
@@ -61,6 +61,17 @@ class WorkerConfiguration {
                 settings,
                 registry,
                 signals::finished)));
+  }
+
+  /** LATHE_WORKER_ID; else {@code local} beside the embedded database, else this process's. */
+  static String workerId(LatheProperties props) {
+    String id = props.worker().id();
+    if (id != null && !id.isBlank()) {
+      return id;
+    }
+    return props.db().external()
+        ? "worker-" + ManagementFactory.getRuntimeMXBean().getName()
+        : "local";
   }
 
   @Bean

@@ -173,7 +173,22 @@ public final class Worker implements AutoCloseable {
     this.thread = Thread.ofPlatform().name("lathe-worker").daemon(true).unstarted(this::loop);
   }
 
+  /**
+   * Starts the loop. What a worker of the same id had claimed and not finished goes back to the
+   * queue first: that was this worker before a restart (a crash, kill -9), and its memory is gone.
+   */
   public Worker start() {
+    try {
+      int released = store.release(settings.workerId());
+      if (released > 0) {
+        log.warn(
+            "{} requests claimed by {} before it restarted went back to the queue",
+            released,
+            settings.workerId());
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException("cannot take back the claims of " + settings.workerId(), e);
+    }
     thread.start();
     log.info(
         "Worker {} serves {} ({}M parameters)",

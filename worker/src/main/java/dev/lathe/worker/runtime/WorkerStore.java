@@ -291,15 +291,22 @@ public final class WorkerStore {
     }
   }
 
-  /** A clean stop: this worker's unfinished claims return to the queue and its lease ends. */
-  void release(String workerId) throws SQLException {
+  /**
+   * A clean stop, or a start under an id that ran before: the worker's unfinished claims return to
+   * the queue and its lease ends.
+   *
+   * @return the requests returned to the queue
+   */
+  int release(String workerId) throws SQLException {
     try (Connection c = ds.getConnection()) {
-      update(
-          c,
-          "UPDATE requests SET status = 'pending', worker_id = NULL, started_at = NULL"
-              + " WHERE status = 'running' AND worker_id = ?",
-          workerId);
+      int released =
+          update(
+              c,
+              "UPDATE requests SET status = 'pending', worker_id = NULL, started_at = NULL"
+                  + " WHERE status = 'running' AND worker_id = ?",
+              workerId);
       update(c, "DELETE FROM worker_leases WHERE worker_id = ?", workerId);
+      return released;
     }
   }
 
@@ -433,12 +440,12 @@ public final class WorkerStore {
     }
   }
 
-  private static void update(Connection c, String sql, Object... args) throws SQLException {
+  private static int update(Connection c, String sql, Object... args) throws SQLException {
     try (PreparedStatement st = c.prepareStatement(sql)) {
       for (int i = 0; i < args.length; i++) {
         st.setObject(i + 1, args[i]);
       }
-      st.executeUpdate();
+      return st.executeUpdate();
     }
   }
 
