@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the Maven reactor (unit, real PostgreSQL, real HTTP, the Java SDK), the Python
 # suites (installed into venvs on first use): the lathe SDK, the pinned JSON-protocol tinker SDK,
-# PEFT interop and the examples in .venv; the current tinker SDK (protobuf) in .venv-tinker; then
+# PEFT interop, the examples and the reliability suites in .venv (the API fuzzer, schemathesis, in
+# .venv-fuzz); the current tinker SDK (protobuf) in .venv-tinker; then
 # the deployment files' check (compose and helm, in Go).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -23,6 +24,7 @@ venv() {
 }
 venv .venv requirements-test.txt
 venv .venv-tinker requirements-tinker.txt tinker-cookbook==0.6.1
+venv .venv-fuzz requirements-fuzz.txt
 # GPU workers build with -Pcuda (DESIGN §4): the engine must compile against that DJL too.
 mvn -B -ntp -q -Pcuda -pl worker -am compile
 mvn -B -ntp clean verify

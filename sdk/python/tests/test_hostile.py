@@ -181,3 +181,18 @@ def test_api_keys_are_not_stored_in_clear(server, alice):
             found["key hash"].append(p)
     assert found["key"] == [] and found["admin key"] == [], found
     assert found["key hash"], "the scan did not reach where keys are kept"
+
+
+def test_deeply_nested_or_huge_json_is_refused(server, alice):
+    key = alice[0]
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    # user_metadata takes any JSON: the parser's depth limit refuses it, not a stack overflow.
+    nested = b'{"user_metadata": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+    r = httpx.post(server.base_url + "/api/v1/create_session", content=nested, headers=headers, timeout=60)
+    assert r.status_code == 400 and r.json()["field"] == "body", r.text[:300]
+    assert "depth" in r.json()["detail"], r.text[:300]
+    huge = b'{"session_id": "' + b"x" * (65 << 20) + b'"}'
+    r = httpx.post(server.base_url + "/api/v1/session_heartbeat", content=huge, headers=headers, timeout=120)
+    assert r.status_code == 413, r.status_code
+    # The server still serves alice.
+    assert httpx.get(server.base_url + "/api/v1/healthz", timeout=10).status_code == 200

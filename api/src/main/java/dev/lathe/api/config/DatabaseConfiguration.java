@@ -27,6 +27,9 @@ class DatabaseConfiguration {
     HikariConfig config = new HikariConfig();
     config.setPoolName("lathe");
     config.setMaximumPoolSize(16);
+    // A request that cannot get a connection in 5 s fails (503 from the pool's error) rather than
+    // hanging on a database that is down; the worker retries its loop.
+    config.setConnectionTimeout(5_000);
     if (props.db().external()) {
       config.setJdbcUrl(props.db().url());
       config.setUsername(props.db().user());

@@ -52,6 +52,7 @@ class UnsupportedController {
           Map.entry("/api/v1/auth/apikey/me", "Lathe has no account details for keys"),
           Map.entry("/api/v1/auth/token", "Lathe authenticates with API keys only"));
 
+  @io.swagger.v3.oas.annotations.Hidden // not served: they are no part of the API's description
   @RequestMapping({
     "/api/v1/retrieve_futures",
     "/api/v1/join_sampling_session",

@@ -80,11 +80,11 @@ class ProblemHandler {
     if (parse != null) {
       return problem(
           HttpStatus.BAD_REQUEST,
-          null,
+          "body",
           "body is not valid JSON: " + firstLine(parse.getOriginalMessage()),
           req);
     }
-    return problem(HttpStatus.BAD_REQUEST, null, "body is missing or unreadable", req);
+    return problem(HttpStatus.BAD_REQUEST, "body", "body is missing or unreadable", req);
   }
 
   @ExceptionHandler(MethodArgumentTypeMismatchException.class)
@@ -128,8 +128,40 @@ class ProblemHandler {
     return problem(HttpStatus.NOT_FOUND, null, "no such endpoint: " + req.getRequestURI(), req);
   }
 
+  /** The database is unreachable or too busy to hand out a connection: the client tries again. */
+  @ExceptionHandler({
+    org.springframework.dao.DataAccessResourceFailureException.class,
+    org.springframework.dao.TransientDataAccessException.class
+  })
+  ResponseEntity<ProblemDetail> unavailable(
+      org.springframework.dao.DataAccessException e, HttpServletRequest req) {
+    log.warn("{} {}: database unavailable: {}", req.getMethod(), req.getRequestURI(), e.toString());
+    ResponseEntity<ProblemDetail> r =
+        problem(
+            HttpStatus.SERVICE_UNAVAILABLE, null, "the database is unavailable; try again", req);
+    return ResponseEntity.status(r.getStatusCode())
+        .headers(r.getHeaders())
+        .header(HttpHeaders.RETRY_AFTER, "1")
+        .body(r.getBody());
+  }
+
   @ExceptionHandler(Exception.class)
   ResponseEntity<ProblemDetail> unexpected(Exception e, HttpServletRequest req) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.sql.SQLException sql
+          && ("22021".equals(sql.getSQLState()) || "22P05".equals(sql.getSQLState()))) {
+        // A path or query value, or a map key, with a character PostgreSQL cannot store (JSON
+        // string values are refused by field before: NoNulStrings).
+        return problem(
+            HttpStatus.BAD_REQUEST,
+            null,
+            "a value holds a character that cannot be stored (U+0000)",
+            req);
+      }
+      if (t instanceof org.apache.tomcat.util.http.InvalidParameterException) {
+        return problem(HttpStatus.BAD_REQUEST, "query", "the query string is malformed", req);
+      }
+    }
     log.error("{} {} failed", req.getMethod(), req.getRequestURI(), e);
     return problem(HttpStatus.INTERNAL_SERVER_ERROR, null, "internal error", req);
   }

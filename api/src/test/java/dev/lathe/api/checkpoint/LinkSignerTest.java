@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.lathe.testing.TestDatabase;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.Base64;
 import org.junit.jupiter.api.Test;
 import org.springframework.jdbc.core.simple.JdbcClient;
@@ -19,7 +20,11 @@ class LinkSignerTest {
   private final JdbcClient db = JdbcClient.create(TestDatabase.migratedDatabase());
   private final LinkSigner signer = new LinkSigner(db);
   private final LinkSigner.Target target =
-      new LinkSigner.Target("run-1", "weights", "final", Instant.now().plusSeconds(60));
+      new LinkSigner.Target(
+          "run-1",
+          "weights",
+          "final",
+          Instant.now().plusSeconds(60).truncatedTo(ChronoUnit.SECONDS));
 
   @Test
   void aSignedLinkVerifiesOnEveryReplicaUntilItExpires() {
