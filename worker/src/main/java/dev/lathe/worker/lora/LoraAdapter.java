@@ -382,8 +382,14 @@ public final class LoraAdapter implements AutoCloseable {
       layout.add(
           new Frozen.Slot(p.path(), p.layer(), p.module(), p.a().getShape(), p.b().getShape()));
     }
-    return new Frozen(
-        spec, step, layout, m, flat.duplicate(), mv[0].duplicate(), mv[1].duplicate());
+    // Copies belong to the adapter's manager as made: moved to the Frozen's own, so that closing it
+    // frees them (and out of any scope, which would free them under the snapshot thread).
+    NDArray[] copies = {flat.duplicate(), mv[0].duplicate(), mv[1].duplicate()};
+    NDScope.unregister(copies);
+    for (NDArray c : copies) {
+      c.attach(m);
+    }
+    return new Frozen(spec, step, layout, m, copies[0], copies[1], copies[2]);
   }
 
   /** An adapter's state copied by {@link #freeze}; it owns {@code manager}. */
