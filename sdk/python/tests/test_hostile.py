@@ -196,3 +196,54 @@ def test_deeply_nested_or_huge_json_is_refused(server, alice):
     assert r.status_code == 413, r.status_code
     # The server still serves alice.
     assert httpx.get(server.base_url + "/api/v1/healthz", timeout=10).status_code == 200
+
+
+def test_idle_and_slow_connections_do_not_starve_a_tenant(server, alice):
+    """300 connections that send nothing and 30 that send a request's headers a byte a second hold
+    sockets while alice trains: her steps keep their pace, and the server answers after."""
+    import socket
+    import threading
+    import time
+
+    key, service, training, ids = alice
+    host, port = server.base_url.removeprefix("http://").split(":")
+
+    def step_seconds(n):
+        t = time.monotonic()
+        for _ in range(n):
+            fb = training.forward_backward([datum()])
+            training.optim_step(AdamParams(learning_rate=1e-4)).result()
+            fb.result()
+        return (time.monotonic() - t) / n
+
+    alone = step_seconds(5)
+    idle = [socket.create_connection((host, int(port)), timeout=10) for _ in range(300)]
+    stop = threading.Event()
+
+    def loris():
+        s = socket.create_connection((host, int(port)), timeout=10)
+        request = f"POST /api/v1/session_heartbeat HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {key}\r\n".encode()
+        try:
+            for b in request:
+                if stop.is_set():
+                    break
+                s.send(bytes([b]))
+                time.sleep(1)
+        except OSError:
+            pass  # the server may close it: that is allowed
+        finally:
+            s.close()
+
+    slow = [threading.Thread(target=loris, daemon=True) for _ in range(30)]
+    for t in slow:
+        t.start()
+    try:
+        time.sleep(2)
+        crowded = step_seconds(5)
+    finally:
+        stop.set()
+        for s in idle:
+            s.close()
+    print(f"step alone {alone:.3f} s, among idle and slow connections {crowded:.3f} s")
+    assert crowded < 3 * alone + 0.5, (alone, crowded)
+    assert httpx.get(server.base_url + "/api/v1/healthz", timeout=10).status_code == 200
