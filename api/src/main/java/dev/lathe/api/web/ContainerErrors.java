@@ -5,7 +5,6 @@ import jakarta.servlet.http.HttpServletRequest;
 import java.net.URI;
 import org.springframework.boot.webmvc.error.ErrorController;
 import org.springframework.http.HttpStatus;
-import org.springframework.http.MediaType;
 import org.springframework.http.ProblemDetail;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.RequestMapping;
@@ -39,17 +38,13 @@ class ContainerErrors implements ErrorController {
           case BAD_REQUEST -> "the request is malformed";
           default -> status.getReasonPhrase();
         };
-    ProblemDetail p = ProblemDetail.forStatusAndDetail(status, detail);
+    URI instance;
     try {
-      p.setInstance(URI.create(uri));
+      instance = URI.create(uri);
     } catch (IllegalArgumentException e) {
-      // a URI the container could not parse stays out of the answer
+      instance = null; // a URI the container could not parse stays out of the answer
     }
-    if (status == HttpStatus.BAD_REQUEST) {
-      p.setProperty("field", "request");
-    }
-    p.setProperty("error", detail);
-    p.setProperty("category", status.is4xxClientError() ? "user" : "server");
-    return ResponseEntity.status(status).contentType(MediaType.APPLICATION_PROBLEM_JSON).body(p);
+    return ProblemHandler.problem(
+        status, status == HttpStatus.BAD_REQUEST ? "request" : null, detail, instance);
   }
 }

@@ -32,12 +32,15 @@ class ProblemHandler {
   @ExceptionHandler(ApiException.class)
   ResponseEntity<ProblemDetail> api(ApiException e, HttpServletRequest req) {
     ResponseEntity<ProblemDetail> r = problem(e.status(), e.field(), e.getMessage(), req);
-    if (e.retryAfterSeconds() == null) {
-      return r;
-    }
+    return e.retryAfterSeconds() == null ? r : retryAfter(r, e.retryAfterSeconds());
+  }
+
+  /** The refusal with a Retry-After, for a client to try again then. */
+  private static ResponseEntity<ProblemDetail> retryAfter(
+      ResponseEntity<ProblemDetail> r, long seconds) {
     return ResponseEntity.status(r.getStatusCode())
         .headers(r.getHeaders())
-        .header("Retry-After", Long.toString(e.retryAfterSeconds()))
+        .header(HttpHeaders.RETRY_AFTER, Long.toString(seconds))
         .body(r.getBody());
   }
 
@@ -136,13 +139,10 @@ class ProblemHandler {
   ResponseEntity<ProblemDetail> unavailable(
       org.springframework.dao.DataAccessException e, HttpServletRequest req) {
     log.warn("{} {}: database unavailable: {}", req.getMethod(), req.getRequestURI(), e.toString());
-    ResponseEntity<ProblemDetail> r =
+    return retryAfter(
         problem(
-            HttpStatus.SERVICE_UNAVAILABLE, null, "the database is unavailable; try again", req);
-    return ResponseEntity.status(r.getStatusCode())
-        .headers(r.getHeaders())
-        .header(HttpHeaders.RETRY_AFTER, "1")
-        .body(r.getBody());
+            HttpStatus.SERVICE_UNAVAILABLE, null, "the database is unavailable; try again", req),
+        1);
   }
 
   @ExceptionHandler(Exception.class)
@@ -168,8 +168,14 @@ class ProblemHandler {
 
   static ResponseEntity<ProblemDetail> problem(
       HttpStatusCode status, String field, String detail, HttpServletRequest req) {
+    return problem(status, field, detail, URI.create(req.getRequestURI()));
+  }
+
+  /** A refusal about {@code instance} (null: none). */
+  static ResponseEntity<ProblemDetail> problem(
+      HttpStatusCode status, String field, String detail, URI instance) {
     ProblemDetail p = ProblemDetail.forStatusAndDetail(status, detail);
-    p.setInstance(URI.create(req.getRequestURI()));
+    p.setInstance(instance);
     if (field != null) {
       p.setProperty("field", field);
     }

@@ -277,7 +277,7 @@ public final class Worker implements AutoCloseable {
             MAX_GATHER.toNanos());
     long deadline = System.nanoTime() + window;
     while (running && System.nanoTime() < deadline) {
-      stepped.removeIf(id -> waiting.containsKey(id) && !waiting.get(id).isEmpty());
+      stepped.removeIf(this::hasQueued);
       if (stepped.isEmpty()) {
         break;
       }
@@ -393,7 +393,7 @@ public final class Worker implements AutoCloseable {
       writeFinished();
       // A client sends optim_step right after forward_backward: it has likely arrived during the
       // fused batch, and joins this cycle's optimizer phase rather than a cycle of its own.
-      if (batch.stream().anyMatch(c -> waiting.get(c.modelId()).isEmpty())) {
+      if (!batch.stream().allMatch(c -> hasQueued(c.modelId()))) {
         queued = true;
         claimIfDue();
       }
@@ -706,6 +706,12 @@ public final class Worker implements AutoCloseable {
     finishing.add(new Pending(WorkerStore.Finished.failed(c, error, category), false, runNanos, 0));
   }
 
+  /** Whether a training run has a request here waiting to run. */
+  private boolean hasQueued(String modelId) {
+    TreeMap<Integer, Claimed> queue = waiting.get(modelId);
+    return queue != null && !queue.isEmpty();
+  }
+
   /** A request that ended, its row not yet written; what its metrics need. */
   private record Pending(WorkerStore.Finished finished, boolean ok, long runNanos, int tokens) {}
 
@@ -725,12 +731,11 @@ public final class Worker implements AutoCloseable {
     long written = System.nanoTime();
     for (Pending p : finishing) {
       Claimed c = p.finished().request();
-      if (c.ordered()
-          && (!waiting.containsKey(c.modelId()) || waiting.get(c.modelId()).isEmpty())) {
+      if (c.ordered() && !hasQueued(c.modelId())) {
         resultsOut.put(c.modelId(), written); // nothing of it here: its client has the next move
       }
-      metrics.finished(p.finished().request(), p.ok(), p.runNanos(), p.tokens());
-      onFinished.accept(p.finished().request().id());
+      metrics.finished(c, p.ok(), p.runNanos(), p.tokens());
+      onFinished.accept(c.id());
     }
     finishing.clear();
   }

@@ -132,10 +132,6 @@ public final class WorkerStore {
                       + " tokens = EXCLUDED.tokens");
           PreparedStatement notify =
               c.prepareStatement("SELECT pg_notify(?, id) FROM unnest(?::text[]) AS id")) {
-        boolean anyDone = false;
-        boolean anyFailed = false;
-        boolean anySeq = false;
-        boolean anyStep = false;
         for (Finished f : finished) {
           Claimed r = f.request();
           if (f.error() == null) {
@@ -143,19 +139,16 @@ public final class WorkerStore {
             done.setInt(2, f.tokens());
             done.setString(3, r.id());
             done.addBatch();
-            anyDone = true;
           } else {
             failed.setString(1, f.error());
             failed.setString(2, f.category());
             failed.setString(3, r.id());
             failed.addBatch();
-            anyFailed = true;
           }
           if (r.ordered()) {
             seq.setInt(1, r.seqId());
             seq.setString(2, r.modelId());
             seq.addBatch();
-            anySeq = true;
           }
           Step s = f.step();
           if (s != null) {
@@ -170,22 +163,14 @@ public final class WorkerStore {
             metrics.setDouble(5, s.lr());
             metrics.setLong(6, s.tokens());
             metrics.addBatch();
-            anyStep = true;
           }
         }
-        if (anyDone) {
-          done.executeBatch();
-        }
-        if (anyFailed) {
-          failed.executeBatch();
-        }
-        if (anySeq) {
-          seq.executeBatch();
-        }
-        if (anyStep) {
-          current.executeBatch();
-          metrics.executeBatch();
-        }
+        // An empty batch executes nothing.
+        done.executeBatch();
+        failed.executeBatch();
+        seq.executeBatch();
+        current.executeBatch();
+        metrics.executeBatch();
         notify.setString(1, FINISHED_CHANNEL);
         notify.setArray(
             2,
