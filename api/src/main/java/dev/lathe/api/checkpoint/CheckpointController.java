@@ -10,6 +10,7 @@ import dev.lathe.contracts.checkpoint.CheckpointsListResponse;
 import dev.lathe.contracts.checkpoint.Cursor;
 import dev.lathe.contracts.checkpoint.TrainingRun;
 import dev.lathe.contracts.checkpoint.TrainingRunsResponse;
+import dev.lathe.worker.store.Trees;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -177,10 +178,11 @@ class CheckpointController {
       throws IOException {
     res.setContentType("application/x-tar");
     res.setHeader("Content-Disposition", "attachment; filename=\"" + name + ".tar\"");
+    Path dir = Trees.current(s.files()).orElse(s.files());
     try (OutputStream out = res.getOutputStream();
         TarArchiveOutputStream tar = new TarArchiveOutputStream(out)) {
       for (String file : ARCHIVED) {
-        Path p = s.files().resolve(file);
+        Path p = dir.resolve(file);
         TarArchiveEntry entry = new TarArchiveEntry(p, file);
         tar.putArchiveEntry(entry);
         Files.copy(p, tar);

@@ -178,7 +178,7 @@ class Checkpoints {
     jdbc.sql("DELETE FROM checkpoints WHERE training_run_id = ? AND kind = ? AND name = ?")
         .params(runIdOf(s.checkpoint()), idParts[0], idParts[1])
         .update();
-    Trees.delete(s.files());
+    Trees.discard(s.files());
   }
 
   void setTtl(Stored s, Long ttlSeconds) {

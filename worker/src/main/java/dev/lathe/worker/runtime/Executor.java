@@ -32,6 +32,7 @@ import dev.lathe.worker.model.BaseModel;
 import dev.lathe.worker.optim.AdamW;
 import dev.lathe.worker.store.PeftAdapter;
 import dev.lathe.worker.store.Safetensors;
+import dev.lathe.worker.store.Trees;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -461,8 +462,8 @@ final class Executor implements AutoCloseable {
       } catch (SQLException e) {
         throw new IOException(e);
       }
-      Path snapshot = snapshotDir(run);
-      if (!Files.isDirectory(snapshot)) {
+      Path snapshot = Trees.current(snapshotDir(run)).orElse(null);
+      if (snapshot == null) {
         return null;
       }
       LoraAdapter adapter =

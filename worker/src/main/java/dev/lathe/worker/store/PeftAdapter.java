@@ -16,7 +16,6 @@ import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
@@ -56,8 +55,7 @@ public final class PeftAdapter {
       boolean withOptimizer,
       Map<String, byte[]> extras)
       throws IOException {
-    Files.createDirectories(dir.getParent());
-    Path tmp = Files.createTempDirectory(dir.getParent(), dir.getFileName() + ".tmp");
+    Path tmp = Trees.staging(dir);
     try {
       writeConfig(adapter.spec(), baseModel, tmp);
       Map<String, NDArray> tensors = new LinkedHashMap<>();
@@ -78,7 +76,7 @@ public final class PeftAdapter {
       for (var e : extras.entrySet()) {
         Files.write(tmp.resolve(e.getKey()), e.getValue());
       }
-      replace(tmp, dir);
+      Trees.replace(tmp, dir);
     } finally {
       Trees.delete(tmp);
     }
@@ -92,8 +90,7 @@ public final class PeftAdapter {
   public static void save(
       LoraAdapter.Frozen frozen, String baseModel, Path dir, Map<String, byte[]> extras)
       throws IOException {
-    Files.createDirectories(dir.getParent());
-    Path tmp = Files.createTempDirectory(dir.getParent(), dir.getFileName() + ".tmp");
+    Path tmp = Trees.staging(dir);
     try {
       writeConfig(frozen.spec(), baseModel, tmp);
       boolean f64 = frozen.flat().getDataType() == DataType.FLOAT64;
@@ -121,7 +118,7 @@ public final class PeftAdapter {
       for (var e : extras.entrySet()) {
         Files.write(tmp.resolve(e.getKey()), e.getValue());
       }
-      replace(tmp, dir);
+      Trees.replace(tmp, dir);
     } finally {
       Trees.delete(tmp);
     }
@@ -186,8 +183,14 @@ public final class PeftAdapter {
    * @throws IllegalArgumentException naming the file and tensor that is wrong
    */
   public static LoraAdapter load(
-      Path dir, LlamaConfig model, NDManager parent, DataType dtype, boolean withOptimizer) {
+      Path saved, LlamaConfig model, NDManager parent, DataType dtype, boolean withOptimizer) {
     GradMode.off(); // optimizer state is copied in place
+    Path dir;
+    try {
+      dir = Trees.current(saved).orElse(saved);
+    } catch (IOException e) {
+      throw new UncheckedIOException(saved + ": cannot be read", e);
+    }
     LoraSpec spec = readSpec(dir);
     Path weights = dir.resolve(WEIGHTS);
     NDManager m = parent.newSubManager();
@@ -265,18 +268,5 @@ public final class PeftAdapter {
   private static String text(JsonNode n, String field) {
     JsonNode v = n.get(field);
     return v == null ? null : v.asString();
-  }
-
-  private static void replace(Path tmp, Path dir) throws IOException {
-    Path old = null;
-    if (Files.exists(dir)) {
-      old = Files.createTempDirectory(dir.getParent(), dir.getFileName() + ".old");
-      Files.delete(old);
-      Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
-    }
-    Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
-    if (old != null) {
-      Trees.delete(old);
-    }
   }
 }

@@ -78,6 +78,21 @@ class AdapterFilesTest extends WithTinyModel {
   }
 
   @Test
+  void aSaveCutShortByACrashLeavesThePreviousVersionLoadable() throws IOException {
+    try (LoraAdapter first = trained(LoraSpec.of(4, 5))) {
+      Path dir = tmp.resolve("live");
+      PeftAdapter.save(first, "lathe-tiny", dir, true);
+      Files.move(dir, tmp.resolve("~live.old-42")); // the first of a replace's two renames
+      try (LoraAdapter loaded =
+          PeftAdapter.load(dir, base.config(), manager, DataType.FLOAT32, true)) {
+        assertThat(loaded.step()).isEqualTo(first.step());
+        assertThat(loaded.parameters().getLast().value().toFloatArray())
+            .containsExactly(first.parameters().getLast().value().toFloatArray());
+      }
+    }
+  }
+
+  @Test
   void badFilesAreRefusedByNameAndChangeNothing() throws IOException {
     try (LoraAdapter original = trained(LoraSpec.of(4, 1))) {
       Path good = tmp.resolve("good");
