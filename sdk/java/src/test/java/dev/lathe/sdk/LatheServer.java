@@ -113,6 +113,11 @@ final class LatheServer implements AutoCloseable {
         .build();
   }
 
+  /** What the process has logged so far. */
+  String log() throws IOException {
+    return Files.readString(log);
+  }
+
   /** Kills the process at once, as a crash would. */
   void kill() throws InterruptedException {
     process.destroyForcibly().waitFor();

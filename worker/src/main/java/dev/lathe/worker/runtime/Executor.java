@@ -330,9 +330,18 @@ final class Executor implements AutoCloseable {
           "checkpoint weights/" + name + " exists; pass overwrite=true to replace it");
     }
     Path dir = checkpointDir(run, "weights", name);
-    PeftAdapter.save(adapter(r.modelId()).adapter(), run.baseModel(), dir, true);
+    save(adapter(r.modelId()).adapter(), run.baseModel(), dir, true);
     store.saveCheckpoint(run, "weights", name, dir.toString(), size(dir), req.ttlSeconds());
     return new Outcome(SaveWeightsResponse.of(tinkerPath(run.id(), "weights", name)), 0);
+  }
+
+  /** Writes a checkpoint; a store that refuses the write fails the request, and only it. */
+  private static void save(LoraAdapter adapter, String baseModel, Path dir, boolean optimizer) {
+    try {
+      PeftAdapter.save(adapter, baseModel, dir, optimizer);
+    } catch (IOException e) {
+      throw new StorageError(e);
+    }
   }
 
   private Outcome saveForSampler(Claimed r, SaveWeightsForSamplerRequest req)
@@ -342,7 +351,7 @@ final class Executor implements AutoCloseable {
     String name =
         ephemeral ? "session-" + req.samplingSessionSeqId() : name(req.path(), "sampler", run);
     Path dir = checkpointDir(run, "sampler_weights", name);
-    PeftAdapter.save(adapter(r.modelId()).adapter(), run.baseModel(), dir, false);
+    save(adapter(r.modelId()).adapter(), run.baseModel(), dir, false);
     decoder.forget(dir.toString());
     store.saveCheckpoint(run, "sampler_weights", name, dir.toString(), size(dir), req.ttlSeconds());
     String path = tinkerPath(run.id(), "sampler_weights", name);
@@ -520,8 +529,13 @@ final class Executor implements AutoCloseable {
       }
       if (lastStep != null) {
         // Steps whose snapshots died with their worker: on disk now, so that the snapshot and the
-        // gradient spilled beside it always agree.
-        snapshot(run, l, lastStep.seqId(), lastStep.result());
+        // gradient spilled beside it always agree. Should the store refuse, a later restore
+        // replays them again (a gradient file names the snapshot it belongs to).
+        try {
+          snapshot(run, l, lastStep.seqId(), lastStep.result());
+        } catch (StorageError e) {
+          log.warn("{}: the replayed steps' snapshot was not written: {}", id, e.getMessage());
+        }
       }
       runs.put(id, st);
       if ("unloaded".equals(run.status())) {
@@ -589,7 +603,12 @@ final class Executor implements AutoCloseable {
     long t0 = System.nanoTime();
     stepped(l, seq, result);
     freeze(run, l);
-    snapshots.flush(run.id());
+    try {
+      snapshots.flushOrThrow(run.id());
+    } catch (IOException e) {
+      l.state().dirty = true;
+      throw new StorageError(e);
+    }
     phases.add("snapshot", System.nanoTime() - t0);
     return new Outcome(result, 0);
   }
@@ -654,11 +673,22 @@ final class Executor implements AutoCloseable {
    * closes.
    */
   void snapshotDirty() throws IOException, SQLException {
+    for (String id : snapshots.takeFailed()) {
+      RunState st = runs.get(id);
+      if (st != null) {
+        st.dirty = true; // its last write failed: written again from what it holds now
+      }
+    }
     for (var e : runs.entrySet()) {
       if (e.getValue().dirty && cache.isResident(e.getKey())) {
         freeze(run(e.getKey()), new Live(cache.get(e.getKey()), e.getValue()));
       }
     }
+  }
+
+  /** Snapshot writes that failed so far. */
+  long snapshotFailures() {
+    return snapshots.failures();
   }
 
   /** From now on snapshots are dropped, as if this worker died with them in flight (tests). */

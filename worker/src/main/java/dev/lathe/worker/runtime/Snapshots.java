@@ -3,8 +3,10 @@ package dev.lathe.worker.runtime;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -39,14 +41,16 @@ final class Snapshots implements AutoCloseable {
       Executors.newSingleThreadScheduledExecutor(
           Thread.ofPlatform().name("lathe-snapshots").daemon(true).factory());
   private final Map<String, Run> runs = new HashMap<>();
+  private final Set<String> failed = new HashSet<>();
+  private long failures;
   private boolean held;
 
   /** A run's write waiting, when its last write started, and a future of the next. */
   private static final class Run {
     Write waiting;
     long lastStart = Long.MIN_VALUE / 2;
-    CompletableFuture<Void> next; // null when nothing is waiting
-    CompletableFuture<Void> writing = CompletableFuture.completedFuture(null);
+    CompletableFuture<IOException> next; // null when nothing is waiting
+    CompletableFuture<IOException> writing = CompletableFuture.completedFuture(null);
   }
 
   Snapshots(Duration interval) {
@@ -79,7 +83,7 @@ final class Snapshots implements AutoCloseable {
 
   private void writeWaiting(String runId, Run r) {
     Write w;
-    CompletableFuture<Void> done;
+    CompletableFuture<IOException> done;
     boolean skip;
     synchronized (this) {
       w = r.waiting;
@@ -95,6 +99,7 @@ final class Snapshots implements AutoCloseable {
     if (w == null) {
       return; // written already, by a flush
     }
+    IOException failure = null;
     try {
       if (skip) {
         w.discard();
@@ -102,23 +107,54 @@ final class Snapshots implements AutoCloseable {
         w.write();
       }
     } catch (IOException | RuntimeException e) {
-      // The step stays recoverable by replay from the previous snapshot.
-      log.error("snapshot of {} could not be written", runId, e);
+      failure = e instanceof IOException io ? io : new IOException(e);
+      // The step stays recoverable by replay from the previous snapshot; the next one is tried
+      // with the run's next step, or when the worker is idle.
+      log.error("snapshot of {} could not be written: {}", runId, e.toString());
+      synchronized (this) {
+        failures++;
+        failed.add(runId);
+      }
     } finally {
-      done.complete(null);
+      done.complete(failure);
     }
+  }
+
+  /** The runs whose last snapshot write failed since the last call; forgotten once returned. */
+  synchronized Set<String> takeFailed() {
+    Set<String> out = Set.copyOf(failed);
+    failed.clear();
+    return out;
+  }
+
+  /** Snapshot writes that failed (disk full, read-only, I/O errors). */
+  synchronized long failures() {
+    return failures;
   }
 
   /**
    * Writes the run's waiting snapshot now, if it has one, and waits until it (and one being
-   * written) is on disk.
+   * written) is on disk, or failed to be: what is on disk then is the run's last snapshot either
+   * way.
    */
   void flush(String runId) {
-    CompletableFuture<Void> done;
+    await(runId);
+  }
+
+  /** As {@link #flush}, and throws what made the write fail. */
+  void flushOrThrow(String runId) throws IOException {
+    IOException failure = await(runId);
+    if (failure != null) {
+      throw failure;
+    }
+  }
+
+  private IOException await(String runId) {
+    CompletableFuture<IOException> done;
     synchronized (this) {
       Run r = runs.get(runId);
       if (r == null) {
-        return;
+        return null;
       }
       done = r.writing;
       if (r.next != null) {
@@ -126,7 +162,7 @@ final class Snapshots implements AutoCloseable {
         schedule(runId, r, 0);
       }
     }
-    done.join();
+    return done.join();
   }
 
   void flushAll() {

@@ -169,6 +169,7 @@ public final class Worker implements AutoCloseable {
             settings.decodeCacheBytes(),
             metrics::phase);
     metrics.watch(executor::cacheStats);
+    metrics.watchSnapshots(executor);
     this.decoder = executor.decoder();
     this.thread = Thread.ofPlatform().name("lathe-worker").daemon(true).unstarted(this::loop);
   }
@@ -693,6 +694,9 @@ public final class Worker implements AutoCloseable {
     try {
       if (e instanceof UserError) {
         fail(c, e.getMessage(), "user", runNanos);
+      } else if (e instanceof StorageError) {
+        log.error("request {} ({}): {}", c.id(), c.kind(), e.getCause().toString());
+        fail(c, c.kind() + " failed: " + e.getMessage(), "server", runNanos);
       } else {
         log.error("request {} ({}) failed", c.id(), c.kind(), e);
         fail(c, c.kind() + " failed on the server: " + e, "server", runNanos);

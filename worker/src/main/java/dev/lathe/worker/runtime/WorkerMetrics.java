@@ -55,6 +55,14 @@ final class WorkerMetrics {
         .register(registry);
   }
 
+  /** Counts the snapshot writes that failed; the steps they held stay recoverable by replay. */
+  void watchSnapshots(Executor executor) {
+    FunctionCounter.builder("lathe.snapshots.failed", executor, Executor::snapshotFailures)
+        .tag("base_model", baseModel)
+        .description("snapshot writes that failed (store full, read-only, I/O errors)")
+        .register(registry);
+  }
+
   private void cacheCounter(String name, String tier, ToDoubleFunction<AdapterCache.Stats> value) {
     FunctionCounter.builder(name, this, m -> value.applyAsDouble(m.cache.get()))
         .tag("base_model", baseModel)
