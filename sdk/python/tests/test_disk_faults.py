@@ -10,6 +10,7 @@ Mounting needs root (CAP_SYS_ADMIN), as CI has; elsewhere the module is skipped,
 import contextlib
 import errno
 import os
+import pathlib
 import subprocess
 
 import numpy as np
@@ -66,11 +67,25 @@ def full(store):
 
 @contextlib.contextmanager
 def read_only(store):
-    subprocess.run(["mount", "-o", "remount,ro", str(store)], check=True)
+    r = subprocess.run(["mount", "-o", "remount,ro", str(store)], capture_output=True, text=True)
+    # Busy while a process holds a file there open or mapped, deleted ones included.
+    assert r.returncode == 0, r.stderr + "\n".join(holders(store))
     try:
         yield
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(store)], check=True)
+
+
+def holders(store):
+    found = set()
+    for maps in pathlib.Path("/proc").glob("[0-9]*/maps"):
+        with contextlib.suppress(OSError):
+            found |= {line.split(None, 5)[-1].strip() for line in maps.open() if str(store) in line}
+    for fd in pathlib.Path("/proc").glob("[0-9]*/fd/*"):
+        with contextlib.suppress(OSError):
+            if str(store) in os.readlink(fd):
+                found.add(os.readlink(fd))
+    return sorted(found)
 
 
 def half_written(store):

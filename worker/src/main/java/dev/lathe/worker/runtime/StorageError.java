@@ -18,9 +18,9 @@ final class StorageError extends RuntimeException {
   }
 
   private static String reason(IOException e) {
-    if (e instanceof FileSystemException f && f.getReason() != null) {
-      return f.getReason();
+    if (e instanceof FileSystemException f) {
+      return f.getReason() == null ? "I/O error" : f.getReason(); // its message holds the path
     }
-    return "I/O error";
+    return e.getMessage() == null ? "I/O error" : e.getMessage(); // the system's, e.g. ENOSPC
   }
 }

@@ -134,9 +134,10 @@ public final class PeftAdapter {
     var targets = config.putArray("target_modules");
     spec.targets().stream().sorted().forEach(m -> targets.add(m.shortName()));
     config.putObject("lathe").put("seed", spec.seed()).put("lora_plus_ratio", spec.loraPlusRatio());
-    WireJson.mapper()
-        .writerWithDefaultPrettyPrinter()
-        .writeValue(dir.resolve(CONFIG).toFile(), config);
+    // As bytes, so that a refused write is the store's IOException, not the JSON writer's.
+    Files.write(
+        dir.resolve(CONFIG),
+        WireJson.mapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(config));
   }
 
   /** The LoRA configuration of a saved adapter. */

@@ -112,10 +112,19 @@ public final class Safetensors {
       return manager.create(f, shape);
     }
 
+    /**
+     * The tensor's bytes, read rather than mapped: a mapping would hold the file (and, once a newer
+     * snapshot replaces it, its disk space) until the garbage collector frees the buffer.
+     */
     private ByteBuffer bytes(String name, Entry e) {
       try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-        return ch.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin(), e.end() - e.begin())
-            .order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(e.end() - e.begin()));
+        while (b.hasRemaining()) {
+          if (ch.read(b, dataStart + e.begin() + b.position()) < 0) {
+            throw new IOException("file ends inside the tensor");
+          }
+        }
+        return b.flip().order(ByteOrder.LITTLE_ENDIAN);
       } catch (IOException io) {
         throw new UncheckedIOException(path + ": cannot read tensor '" + name + "'", io);
       }
