@@ -95,6 +95,8 @@ public record LatheProperties(
    * @param decodeRows samples one decode batch holds; new sample requests join while fewer decode
    * @param decodeCache the most the decode batch's KV cache may take; a request joins only if the
    *     cache with it stays within (a request alone always runs)
+   * @param requestRetention how long finished requests are kept, and their futures retrievable
+   *     (training steps a crash would replay are kept until a snapshot on disk covers them)
    */
   public record Worker(
       String id,
@@ -105,5 +107,6 @@ public record LatheProperties(
       @Min(1) int cycleTokens,
       @NotNull Duration sessionTimeout,
       @Min(1) int decodeRows,
-      @NotNull DataSize decodeCache) {}
+      @NotNull DataSize decodeCache,
+      @NotNull Duration requestRetention) {}
 }

@@ -50,7 +50,8 @@ class WorkerConfiguration {
             props.worker().cycleTokens(),
             props.worker().sessionTimeout(),
             props.worker().decodeRows(),
-            props.worker().decodeCache().toBytes());
+            props.worker().decodeCache().toBytes(),
+            props.worker().requestRetention());
     return new LocalWorker(
         Optional.of(
             WorkerProcess.start(

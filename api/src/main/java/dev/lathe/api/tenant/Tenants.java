@@ -130,11 +130,9 @@ public class Tenants {
   public TenantUsage usage(String tenantId) {
     return jdbc.sql(
             "SELECT"
-                + " (SELECT coalesce(sum(tokens), 0) FROM requests WHERE tenant_id = :t AND status = 'done'"
-                + "   AND kind IN ('forward_backward', 'forward')),"
-                + " (SELECT coalesce(sum(tokens), 0) FROM requests WHERE tenant_id = :t AND status = 'done'"
-                + "   AND kind = 'sample'),"
-                + " (SELECT count(*) FROM requests WHERE tenant_id = :t),"
+                + " (SELECT coalesce(sum(tokens_trained), 0) FROM usage_counters WHERE tenant_id = :t),"
+                + " (SELECT coalesce(sum(tokens_sampled), 0) FROM usage_counters WHERE tenant_id = :t),"
+                + " (SELECT coalesce(sum(requests), 0) FROM usage_counters WHERE tenant_id = :t),"
                 + " (SELECT coalesce(sum(size_bytes), 0) FROM checkpoints WHERE tenant_id = :t),"
                 + " (SELECT count(*) FROM training_runs WHERE tenant_id = :t AND status = 'active')")
         .param("t", tenantId)

@@ -649,13 +649,20 @@ final class Executor implements AutoCloseable {
     LoraAdapter.Frozen frozen = l.adapter().freeze(manager);
     Path dir = snapshotDir(run);
     String baseModel = run.baseModel();
+    String runId = run.id();
+    int seq = st.snapshotSeq;
     snapshots.submit(
-        run.id(),
+        runId,
         new Snapshots.Write() {
           @Override
           public void write() throws IOException {
             try (frozen) {
               PeftAdapter.save(frozen, baseModel, dir, Map.of(STATE, stateBytes));
+            }
+            try {
+              store.snapshotWritten(runId, seq); // the log before it may go
+            } catch (SQLException e) {
+              throw new IOException("the snapshot's seq_id could not be recorded", e);
             }
           }
 

@@ -49,6 +49,11 @@ public final class Worker implements AutoCloseable {
 
   static final Duration HEARTBEAT = Duration.ofSeconds(5);
 
+  /** How often finished requests past their retention are deleted, and how many at a time. */
+  static final Duration PRUNE = Duration.ofMinutes(1);
+
+  static final int PRUNE_BATCH = 5000;
+
   /** Bounds of the wait for the next steps of runs that just finished one (awaitNextSteps). */
   static final Duration MIN_GATHER = Duration.ofMillis(2);
 
@@ -69,6 +74,8 @@ public final class Worker implements AutoCloseable {
    * @param decodeRows samples decoding together; new sample requests join while fewer decode
    * @param decodeCacheBytes the most the decode batch's KV cache may take (a request alone always
    *     runs)
+   * @param requestRetention how long finished requests (futures) are kept; training steps a crash
+   *     would replay are kept until a snapshot covers them
    */
   public record Settings(
       String workerId,
@@ -80,7 +87,8 @@ public final class Worker implements AutoCloseable {
       int cycleTokens,
       Duration sessionTimeout,
       int decodeRows,
-      long decodeCacheBytes) {
+      long decodeCacheBytes,
+      Duration requestRetention) {
 
     /** Defaults for everything but identity and storage. */
     public static Settings of(String workerId, Path storage) {
@@ -94,7 +102,8 @@ public final class Worker implements AutoCloseable {
           8192,
           Duration.ofMinutes(10),
           64,
-          4L << 30);
+          4L << 30,
+          Duration.ofHours(1));
     }
   }
 
@@ -141,6 +150,7 @@ public final class Worker implements AutoCloseable {
   private volatile boolean queued; // a request was queued since the last claim
   private long lastClaim;
   private long nextHeartbeat;
+  private long nextPrune;
 
   /**
    * @param onFinished told the id of every request this worker finishes (for long-polls)
@@ -253,8 +263,25 @@ public final class Worker implements AutoCloseable {
       log.warn("{} requests of stopped workers went back to the queue", reclaimed);
     }
     unloadIdleRuns();
+    pruneIfDue();
     metrics.phase("heartbeat", System.nanoTime() - t0);
     nextHeartbeat = System.nanoTime() + HEARTBEAT.toNanos();
+  }
+
+  /**
+   * Deletes finished requests past their retention, a bounded batch per heartbeat until none are
+   * left, then at most once per {@link #PRUNE}.
+   */
+  private void pruneIfDue() throws SQLException {
+    if (System.nanoTime() < nextPrune) {
+      return;
+    }
+    int deleted = store.prune(settings.requestRetention(), PRUNE_BATCH);
+    if (deleted > 0) {
+      log.info(
+          "deleted {} requests finished more than {} ago", deleted, settings.requestRetention());
+    }
+    nextPrune = deleted == PRUNE_BATCH ? 0 : System.nanoTime() + PRUNE.toNanos();
   }
 
   /**

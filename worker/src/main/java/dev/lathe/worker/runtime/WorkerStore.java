@@ -11,7 +11,9 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import javax.sql.DataSource;
 import tools.jackson.databind.JsonNode;
 
@@ -130,8 +132,18 @@ public final class WorkerStore {
                       + " ON CONFLICT (training_run_id, step) DO UPDATE SET loss = EXCLUDED.loss,"
                       + " grad_norm = EXCLUDED.grad_norm, learning_rate = EXCLUDED.learning_rate,"
                       + " tokens = EXCLUDED.tokens");
+          PreparedStatement usage =
+              c.prepareStatement(
+                  "INSERT INTO usage_counters (tenant_id, bucket_start, tokens_trained,"
+                      + " tokens_sampled, requests) VALUES (?, date_trunc('hour', now()), ?, ?, ?)"
+                      + " ON CONFLICT (tenant_id, bucket_start) DO UPDATE SET tokens_trained ="
+                      + " usage_counters.tokens_trained + EXCLUDED.tokens_trained, tokens_sampled ="
+                      + " usage_counters.tokens_sampled + EXCLUDED.tokens_sampled, requests ="
+                      + " usage_counters.requests + EXCLUDED.requests");
           PreparedStatement notify =
               c.prepareStatement("SELECT pg_notify(?, id) FROM unnest(?::text[]) AS id")) {
+        List<Finished> doneRows = new ArrayList<>();
+        List<Finished> failedRows = new ArrayList<>();
         for (Finished f : finished) {
           Claimed r = f.request();
           if (f.error() == null) {
@@ -139,11 +151,13 @@ public final class WorkerStore {
             done.setInt(2, f.tokens());
             done.setString(3, r.id());
             done.addBatch();
+            doneRows.add(f);
           } else {
             failed.setString(1, f.error());
             failed.setString(2, f.category());
             failed.setString(3, r.id());
             failed.addBatch();
+            failedRows.add(f);
           }
           if (r.ordered()) {
             seq.setInt(1, r.seqId());
@@ -166,8 +180,17 @@ public final class WorkerStore {
           }
         }
         // An empty batch executes nothing.
-        done.executeBatch();
-        failed.executeBatch();
+        Map<String, long[]> counted = new TreeMap<>(); // by tenant, in one order: no deadlocks
+        count(counted, doneRows, done.executeBatch());
+        count(counted, failedRows, failed.executeBatch());
+        for (var e : counted.entrySet()) {
+          usage.setString(1, e.getKey());
+          usage.setLong(2, e.getValue()[0]);
+          usage.setLong(3, e.getValue()[1]);
+          usage.setLong(4, e.getValue()[2]);
+          usage.addBatch();
+        }
+        usage.executeBatch();
         seq.executeBatch();
         current.executeBatch();
         metrics.executeBatch();
@@ -179,6 +202,60 @@ public final class WorkerStore {
         notify.execute();
       }
       c.commit();
+    }
+  }
+
+  /**
+   * Adds what the rows a batch changed (those still running: {@code updated[i] == 1}) count to
+   * their tenants' usage: tokens trained, tokens sampled, requests.
+   */
+  private static void count(Map<String, long[]> counted, List<Finished> rows, int[] updated) {
+    for (int i = 0; i < rows.size(); i++) {
+      if (updated[i] != 1) {
+        continue;
+      }
+      Finished f = rows.get(i);
+      long[] c = counted.computeIfAbsent(f.request().tenantId(), t -> new long[3]);
+      switch (f.request().kind()) {
+        case "forward", "forward_backward" -> c[0] += f.tokens();
+        case "sample" -> c[1] += f.tokens();
+        default -> {}
+      }
+      c[2]++;
+    }
+  }
+
+  /** Records that a run's snapshot after {@code seq} is on disk: replay starts after it. */
+  void snapshotWritten(String modelId, int seq) throws SQLException {
+    try (Connection c = ds.getConnection()) {
+      update(
+          c,
+          "UPDATE training_runs SET snapshot_seq = GREATEST(snapshot_seq, ?) WHERE id = ?",
+          seq,
+          modelId);
+    }
+  }
+
+  /**
+   * Deletes up to {@code limit} requests finished longer than {@code retention} ago, keeping every
+   * done training step after its run's last snapshot on disk (a crash replays them).
+   *
+   * @return the requests deleted
+   */
+  int prune(java.time.Duration retention, int limit) throws SQLException {
+    try (Connection c = ds.getConnection();
+        PreparedStatement st =
+            c.prepareStatement(
+                "DELETE FROM requests WHERE id IN (SELECT r.id FROM requests r"
+                    + " LEFT JOIN training_runs t ON t.id = r.model_id"
+                    + " WHERE r.status IN ('done', 'failed')"
+                    + " AND r.finished_at < now() - make_interval(secs => ?)"
+                    + " AND NOT (r.status = 'done' AND r.kind IN ('forward_backward', 'optim_step')"
+                    + " AND r.seq_id > coalesce(t.snapshot_seq, -1))"
+                    + " LIMIT ?)")) {
+      st.setDouble(1, retention.toMillis() / 1000.0);
+      st.setInt(2, limit);
+      return st.executeUpdate();
     }
   }
 

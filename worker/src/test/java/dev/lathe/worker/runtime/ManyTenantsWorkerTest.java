@@ -36,7 +36,8 @@ class ManyTenantsWorkerTest extends WorkerHarness {
         8192,
         sessionTimeout,
         64,
-        decodeCacheBytes);
+        decodeCacheBytes,
+        Duration.ofHours(1));
   }
 
   List<String> runs(String prefix) {

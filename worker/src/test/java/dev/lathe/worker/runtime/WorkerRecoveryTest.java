@@ -104,4 +104,71 @@ class WorkerRecoveryTest extends WorkerHarness {
     assertThat(differences(adapter(model), adapter(reference))).isEmpty();
     assertThat(result(model, 6)).isEqualTo(result(reference, 6));
   }
+
+  /**
+   * Finished requests past their retention go, but never a done training step after the run's last
+   * snapshot on disk: a worker that dies with its later snapshots unwritten is replaced and the run
+   * still ends exactly where one without crashes does. What the deleted rows counted stays in the
+   * tenant's usage.
+   */
+  @Test
+  void pruningTheRequestLogKeepsWhatAReplayNeeds() throws Exception {
+    String reference = run("ref3:train:0");
+    try (Worker w = worker()) {
+      for (int seq = 1; seq <= 8; seq++) {
+        step(reference, seq);
+      }
+      awaitDone(reference, 8);
+    }
+
+    String model = run("tnt-pruned", "pruned:train:0", 8);
+    WorkerStore store = new WorkerStore(ds);
+    try (Worker first = worker()) {
+      for (int seq = 1; seq <= 4; seq++) {
+        step(model, seq);
+      }
+      awaitDone(model, 4);
+      for (int i = 0; i < 100 && snapshotSeq(model) < 4; i++) {
+        Thread.sleep(100); // the snapshot thread writes it within its interval
+      }
+      assertThat(snapshotSeq(model)).isEqualTo(4);
+      first.holdSnapshots();
+      for (int seq = 5; seq <= 6; seq++) {
+        step(model, seq);
+      }
+      awaitDone(model, 6); // steps 5 and 6 done, on disk only in the log
+      long trained =
+          jdbc.queryForObject(
+              "SELECT sum(tokens) FROM requests WHERE model_id = ? AND kind = 'forward_backward'",
+              Long.class,
+              model);
+
+      assertThat(store.prune(java.time.Duration.ZERO, 1000)).isGreaterThanOrEqualTo(5);
+      assertThat(
+              jdbc.queryForList(
+                  "SELECT seq_id FROM requests WHERE model_id = ? ORDER BY seq_id",
+                  Integer.class,
+                  model))
+          .containsExactly(5, 6);
+      assertThat(
+              jdbc.queryForMap(
+                  "SELECT sum(tokens_trained) AS trained, sum(requests) AS requests"
+                      + " FROM usage_counters WHERE tenant_id = 'tnt-pruned'"))
+          .containsEntry("trained", java.math.BigDecimal.valueOf(trained))
+          .containsEntry("requests", java.math.BigDecimal.valueOf(7));
+    }
+    try (Worker second = worker()) {
+      for (int seq = 7; seq <= 8; seq++) {
+        step(model, seq);
+      }
+      awaitDone(model, 8);
+    }
+    assertThat(differences(adapter(model), adapter(reference))).isEmpty();
+    assertThat(store.prune(java.time.Duration.ofHours(1), 1000)).isZero(); // nothing is old yet
+  }
+
+  private int snapshotSeq(String model) {
+    return jdbc.queryForObject(
+        "SELECT snapshot_seq FROM training_runs WHERE id = ?", Integer.class, model);
+  }
 }
