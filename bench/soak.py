@@ -1,12 +1,14 @@
 """A long run under load, against the jar: 16 tenants in training loops (forward_backward +
-optim_step, the `lathe` SDK) and 2 tenants sampling, for --minutes. Every --every seconds it reports
-steps and samples done, step latency p50/p99, errors, the queue, and the server's footprint: RSS,
-threads and open files of its JVM, the size of its PostgreSQL data. At the end: whether anything
-failed, each tenant's share of the steps against the mean (fair within ±20%), and the footprint
-after warm-up against the end (flat: RSS within +20%, threads and files within +16). Exits 1 when
-a check fails.
+optim_step, the `lathe` SDK) and 2 tenants sampling, for --minutes, with finished requests kept
+--retention minutes. Every --every seconds it reports steps and samples done, step latency
+p50/p99, errors, the queue, and the server's footprint: RSS, threads and open files of its JVM,
+the size of its PostgreSQL data (all of it, and its tables and indexes). At the end: whether
+anything failed, each tenant's share of the steps against the mean (fair within ±20%), and the
+footprint after warm-up against the end (flat: RSS within +20%, threads and files within +16,
+PostgreSQL's tables within +20% once the oldest requests have passed the retention). Exits 1
+when a check fails.
 
-    .venv/bin/python bench/soak.py [--minutes 10] [--every 30] [--tenants 16] [--samplers 2]
+    .venv/bin/python bench/soak.py [--minutes 10] [--every 30] [--tenants 16] [--samplers 2] [--retention 2]
 """
 
 import argparse
@@ -38,10 +40,11 @@ def footprint(server):
     threads = int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))
     files = len(list(pathlib.Path(f"/proc/{pid}/fd").iterdir()))
     pg = sum(p.stat().st_size for p in (server.data / "postgres").rglob("*") if p.is_file())
+    tables = sum(p.stat().st_size for p in (server.data / "postgres" / "base").rglob("*") if p.is_file())
     with urllib.request.urlopen(server.base_url + "/actuator/prometheus", timeout=10) as r:
         text = r.read().decode()
     queue = sum(float(m.group(1)) for m in re.finditer(r"^lathe_queue_depth\{[^}]*\} (\S+)$", text, re.M))
-    return {"rss": rss, "threads": threads, "files": files, "pg": pg, "queue": queue}
+    return {"rss": rss, "threads": threads, "files": files, "pg": pg, "tables": tables, "queue": queue}
 
 
 class Load:
@@ -104,13 +107,15 @@ def main():
     p.add_argument("--every", type=float, default=30)
     p.add_argument("--tenants", type=int, default=16)
     p.add_argument("--samplers", type=int, default=2)
+    p.add_argument("--retention", type=float, default=2, help="minutes finished requests are kept")
     args = p.parse_args()
-    with running(LATHE_ADAPTER_SLOTS=str(args.tenants)) as server:
+    retention = f"{int(args.retention * 60)}s"
+    with running(LATHE_ADAPTER_SLOTS=str(args.tenants), LATHE_REQUEST_RETENTION=retention) as server:
         load = Load(server, args.tenants, args.samplers)
         for t in load.threads:
             t.start()
         print(f"{'min':>5} {'steps/s':>8} {'p50 s':>6} {'p99 s':>6} {'samples':>8} {'errors':>6} {'queue':>6} "
-              f"{'RSS MB':>7} {'threads':>7} {'files':>6} {'PG MB':>6}", flush=True)
+              f"{'RSS MB':>7} {'threads':>7} {'files':>6} {'PG MB':>6} {'tables':>6}", flush=True)
         start = time.monotonic()
         rows = []
         while time.monotonic() - start < args.minutes * 60:
@@ -127,7 +132,7 @@ def main():
             rows.append(row)
             print(f"{row['min']:>5.1f} {row['steps']:>8.1f} {row['p50']:>6.3f} {row['p99']:>6.3f} {samples:>8} "
                   f"{errors:>6} {f['queue']:>6.0f} {f['rss'] / 2**20:>7.0f} {f['threads']:>7} {f['files']:>6} "
-                  f"{f['pg'] / 2**20:>6.1f}", flush=True)
+                  f"{f['pg'] / 2**20:>6.1f} {f['tables'] / 2**20:>6.1f}", flush=True)
         load.stop.set()
         for t in load.threads:
             t.join(timeout=120)
@@ -136,16 +141,20 @@ def main():
     mean = statistics.mean(steps)
     warm = rows[min(2, len(rows) - 1)]  # a minute in: JIT, pools and caches warm
     last = rows[-1]
+    # The request log stops growing once its oldest rows pass the retention and are pruned.
+    pruned = next((r for r in rows if r["min"] >= args.retention + 2), last)
     checks = {
         "no errors": not load.errors,
         "every tenant within ±20% of the mean share": all(abs(s - mean) <= 0.2 * mean for s in steps),
         "RSS flat after warm-up (≤ +20%)": last["rss"] <= 1.2 * warm["rss"],
         "threads flat after warm-up (≤ +16)": last["threads"] <= warm["threads"] + 16,
         "open files flat after warm-up (≤ +16)": last["files"] <= warm["files"] + 16,
+        "PostgreSQL tables flat once pruning runs (≤ +20%)": last["tables"] <= 1.2 * pruned["tables"],
         "queue bounded (≤ 2 requests a client)": max(r["queue"] for r in rows) <= 2 * (args.tenants + args.samplers),
     }
     print(f"\nsteps per tenant: min {min(steps)}, max {max(steps)}, mean {mean:.0f}; "
-          f"PostgreSQL data {warm['pg'] / 2**20:.1f} → {last['pg'] / 2**20:.1f} MB")
+          f"PostgreSQL data {warm['pg'] / 2**20:.1f} → {last['pg'] / 2**20:.1f} MB (tables "
+          f"{pruned['tables'] / 2**20:.1f} at {pruned['min']:.1f} min → {last['tables'] / 2**20:.1f} MB)")
     for e in load.errors[:20]:
         print("error:", e)
     for name, ok in checks.items():

@@ -24,7 +24,7 @@ class MigrationsTest {
     MigrateResult result = flyway.migrate();
 
     assertThat(result.success).isTrue();
-    assertThat(result.migrationsExecuted).isEqualTo(13);
+    assertThat(result.migrationsExecuted).isEqualTo(14);
     for (MigrationInfo m : flyway.info().all()) {
       assertThat(m.getState()).as(m.getScript()).isEqualTo(MigrationState.SUCCESS);
       assertThat(m.getScript()).matches("V\\d+__[a-z]+_[a-z_]+\\.sql");
@@ -44,6 +44,44 @@ class MigrationsTest {
             "worker_leases",
             "server_secrets",
             "token_buckets");
+  }
+
+  /** V14 carries the usage that finished requests counted into usage_counters. */
+  @Test
+  void theUsageBackfillCountsWhatFinishedBeforeIt() throws Exception {
+    DataSource ds = TestDatabase.emptyDatabase();
+    Flyway.configure()
+        .dataSource(ds)
+        .locations("classpath:db/migration")
+        .target("13")
+        .load()
+        .migrate();
+    Rows rows = new Rows(ds);
+    String tenant = rows.tenant();
+    String run = rows.trainingRun(tenant);
+    for (int seq = 1; seq <= 3; seq++) {
+      rows.update(
+          "UPDATE requests SET status = 'done', result = '{}', tokens = ?, finished_at = now()"
+              + " WHERE id = ?",
+          10 * seq,
+          rows.request(tenant, run, seq));
+    }
+    rows.update(
+        "UPDATE requests SET status = 'failed', error = 'x', error_category = 'user',"
+            + " finished_at = now() WHERE id = ?",
+        rows.request(tenant, run, 4));
+    rows.request(tenant, run, 5); // pending: counted when it finishes
+
+    TestDatabase.flyway(ds).migrate();
+
+    assertThat(
+            rows.count(
+                "SELECT sum(tokens_trained) FROM usage_counters WHERE tenant_id = ?", tenant))
+        .isEqualTo(60);
+    assertThat(rows.count("SELECT sum(requests) FROM usage_counters WHERE tenant_id = ?", tenant))
+        .isEqualTo(4);
+    assertThat(rows.count("SELECT snapshot_seq FROM training_runs WHERE id = ?", run))
+        .isEqualTo(-1);
   }
 
   @Test
