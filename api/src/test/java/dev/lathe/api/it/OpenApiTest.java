@@ -20,6 +20,7 @@ class OpenApiTest extends ApiTestBase {
           "/api/v1/asample",
           "/api/v1/save_weights",
           "/api/v1/retrieve_future",
+          "/api/v1/adapter_diagnostics",
           "/admin/v1/tenants"
         }) {
       assertThat(paths.has(p)).as(p).isTrue();

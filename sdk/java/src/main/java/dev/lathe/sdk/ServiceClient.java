@@ -1,5 +1,7 @@
 package dev.lathe.sdk;
 
+import dev.lathe.contracts.diagnostics.AdapterDiagnosticsRequest;
+import dev.lathe.contracts.diagnostics.AdapterDiagnosticsResponse;
 import dev.lathe.contracts.future.RequestAccepted;
 import dev.lathe.contracts.sampling.CreateSamplingSessionRequest;
 import dev.lathe.contracts.sampling.CreateSamplingSessionResponse;
@@ -132,6 +134,23 @@ public final class ServiceClient implements AutoCloseable {
   /** The base models the server trains and samples. */
   public CompletableFuture<ServerCapabilities> capabilities() {
     return transport.call("GET", "api/v1/get_server_capabilities", null, ServerCapabilities.class);
+  }
+
+  /**
+   * How far a saved adapter ({@code tinker://...}) moved its base model, per module and per layer
+   * (a Lathe extension); {@code topK} and {@code intruderThreshold} may be null for the defaults
+   * (10 and 0.5).
+   */
+  public CompletableFuture<AdapterDiagnosticsResponse> adapterDiagnostics(
+      String modelPath, Integer topK, Double intruderThreshold) {
+    Objects.requireNonNull(modelPath, "modelPath");
+    return transport
+        .call(
+            "POST",
+            "api/v1/adapter_diagnostics",
+            new AdapterDiagnosticsRequest(modelPath, topK, intruderThreshold),
+            RequestAccepted.class)
+        .thenCompose(a -> transport.result(a.requestId(), AdapterDiagnosticsResponse.class));
   }
 
   /** A new LoRA training run on {@code baseModel}; completes once its adapter exists. */

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.checkpoint.Checkpoint;
+import dev.lathe.contracts.diagnostics.AdapterDiagnosticsResponse;
 import dev.lathe.contracts.model.Datum;
 import dev.lathe.contracts.model.ModelInput;
 import dev.lathe.contracts.model.TensorData;
@@ -226,6 +227,43 @@ class JavaSdkTest extends WithServer {
         .hasCauseInstanceOf(LatheException.class)
         .cause()
         .isInstanceOfSatisfying(LatheException.class, e -> assertThat(e.status()).isEqualTo(401));
+  }
+
+  /** The numbers themselves are checked against numpy in test_adapter_diagnostics.py. */
+  @Test
+  void adapterDiagnosticsSeeHowFarTrainingMovedTheAdapter() {
+    TrainingClient training =
+        service.createLoraTrainingClient("lathe-tiny", LoraConfig.ofRank(4)).join();
+    String before = training.saveState("before").join();
+    for (int step = 0; step < 5; step++) {
+      training
+          .forwardBackward(List.of(datum("diagnostics")), LossFnType.CROSS_ENTROPY, null)
+          .join();
+      training.optimStep(AdamParams.ofLearningRate(5e-2)).join();
+    }
+    String after = training.saveState("after").join();
+
+    AdapterDiagnosticsResponse untouched = service.adapterDiagnostics(before, null, null).join();
+    AdapterDiagnosticsResponse moved = service.adapterDiagnostics(after, 4, 0.9).join();
+    assertThat(untouched.modules())
+        .isNotEmpty()
+        .allSatisfy(m -> assertThat(m.deltaNorm()).isZero());
+    assertThat(moved.topK()).isEqualTo(4);
+    assertThat(moved.modules())
+        .hasSameSizeAs(untouched.modules())
+        .allSatisfy(
+            m -> {
+              assertThat(m.deltaNorm()).isPositive();
+              assertThat(m.singularValues())
+                  .hasSize(4)
+                  .isSortedAccordingTo((x, y) -> Double.compare(y, x));
+              assertThat(m.intruderDimensions()).isBetween(0, 4);
+            });
+    assertThat(moved.layers()).isNotEmpty();
+    assertThatThrownBy(() -> service.adapterDiagnostics(after, 0, null).join())
+        .isInstanceOf(CompletionException.class)
+        .cause()
+        .isInstanceOfSatisfying(LatheException.class, e -> assertThat(e.field()).contains("top_k"));
   }
 
   @Test

@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.checkpoint.TinkerPath;
+import dev.lathe.contracts.diagnostics.AdapterDiagnosticsRequest;
 import dev.lathe.contracts.model.TensorData;
 import dev.lathe.contracts.training.AdamParams;
 import dev.lathe.contracts.training.CreateModelResponse;
@@ -24,7 +25,9 @@ import dev.lathe.contracts.training.SaveWeightsRequest;
 import dev.lathe.contracts.training.SaveWeightsResponse;
 import dev.lathe.contracts.training.UnloadModelResponse;
 import dev.lathe.worker.cache.AdapterCache;
+import dev.lathe.worker.diagnostics.AdapterDiagnostics;
 import dev.lathe.worker.engine.ForwardBackward;
+import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.lora.LoraSpec;
 import dev.lathe.worker.loss.LossFn;
@@ -190,6 +193,41 @@ final class Executor implements AutoCloseable {
       case "forward", "forward_backward", "sample" ->
           throw new IllegalStateException(r.kind() + " runs in a batch: fused() or the decoder");
       default -> throw new UserError("unknown request kind " + r.kind());
+    };
+  }
+
+  /**
+   * An adapter_diagnostics request, checked here (the checkpoint must be the tenant's) and returned
+   * as the work to do off the clock cycle: it reads the checkpoint's files and the frozen base
+   * weights only, and may take seconds on a large model.
+   */
+  java.util.concurrent.Callable<Outcome> diagnostics(Claimed r) throws SQLException {
+    AdapterDiagnosticsRequest req =
+        WireJson.mapper().treeToValue(r.body(), AdapterDiagnosticsRequest.class);
+    WorkerStore.Checkpoint ckpt = checkpoint(r.tenantId(), req.modelPath());
+    int topK = req.topK() == null ? AdapterDiagnosticsRequest.DEFAULT_TOP_K : req.topK();
+    double threshold =
+        req.intruderThreshold() == null
+            ? AdapterDiagnosticsRequest.DEFAULT_THRESHOLD
+            : req.intruderThreshold();
+    Path dir = Path.of(ckpt.storagePath());
+    return () -> {
+      GradMode.off();
+      try (NDManager m = manager.newSubManager();
+          LoraAdapter adapter = PeftAdapter.load(dir, base.config(), m, DataType.FLOAT32, false)) {
+        return new Outcome(
+            AdapterDiagnostics.of(
+                req.modelPath(),
+                base.name(),
+                base.config(),
+                base.llama().weights(),
+                adapter,
+                topK,
+                threshold),
+            0);
+      } catch (IllegalArgumentException e) {
+        throw new UserError("model_path: " + e.getMessage());
+      }
     };
   }
 

@@ -134,6 +134,12 @@ public final class Worker implements AutoCloseable {
   private final Set<String> gapWarned = new HashSet<>(); // requests logged as running past a gap
   private final Set<String> stepped = new HashSet<>(); // runs that finished a request this cycle
   private final List<Pending> finishing = new ArrayList<>(); // ended, rows not yet written
+  // Requests that run off the loop (adapter_diagnostics) and what became of them.
+  private final java.util.concurrent.ExecutorService offLoop =
+      java.util.concurrent.Executors.newSingleThreadExecutor(
+          Thread.ofPlatform().name("lathe-diagnostics").daemon(true).factory());
+  private final java.util.concurrent.ConcurrentLinkedQueue<Executor.Done> doneOffLoop =
+      new java.util.concurrent.ConcurrentLinkedQueue<>();
   private final Map<String, Long> resultsOut = new HashMap<>(); // run → nanoTime of its last result
   private long cycles;
   private double roundTripNanos; // clients' mean round trip, result written → next request claimed
@@ -412,11 +418,7 @@ public final class Worker implements AutoCloseable {
         Claimed c = d.request();
         waiting.get(c.modelId()).remove(c.seqId());
         ran(c);
-        if (d.error() != null) {
-          failWith(c, d.error(), took);
-        } else {
-          complete(c, d.outcome(), took);
-        }
+        finish(d, took);
       }
       writeFinished();
       // A client sends optim_step right after forward_backward: it has likely arrived during the
@@ -576,7 +578,11 @@ public final class Worker implements AutoCloseable {
     boolean ran = false;
     for (Iterator<Claimed> it = unordered.iterator(); it.hasNext(); ) {
       Claimed c = it.next();
-      if (!c.kind().equals("sample")) {
+      if (c.kind().equals("adapter_diagnostics")) {
+        it.remove();
+        release(c);
+        runOffLoop(c);
+      } else if (!c.kind().equals("sample")) {
         it.remove();
         release(c);
         run(c);
@@ -584,7 +590,34 @@ public final class Worker implements AutoCloseable {
         ran = true;
       }
     }
+    for (Executor.Done d; (d = doneOffLoop.poll()) != null; ) {
+      finish(d, 0);
+      ran = true;
+    }
+    writeFinished();
     return ran;
+  }
+
+  /** Checks the request here, then runs it on its own thread; its end wakes the loop. */
+  private void runOffLoop(Claimed c) {
+    java.util.concurrent.Callable<Executor.Outcome> work;
+    try {
+      work = executor.diagnostics(c);
+    } catch (Exception e) {
+      failWith(c, e, 0);
+      return;
+    }
+    offLoop.execute(
+        () -> {
+          Executor.Done d;
+          try {
+            d = new Executor.Done(c, work.call(), null);
+          } catch (Exception e) {
+            d = new Executor.Done(c, null, Executor.asRuntime(e));
+          }
+          doneOffLoop.add(d);
+          signal();
+        });
   }
 
   /**
@@ -655,10 +688,15 @@ public final class Worker implements AutoCloseable {
     Claimed c = d.request();
     long took = System.nanoTime() - decodingSince.remove(c.id());
     release(c);
+    finish(d, took);
+  }
+
+  /** A request that ended, with its outcome or its error. */
+  private void finish(Executor.Done d, long runNanos) {
     if (d.error() != null) {
-      failWith(c, d.error(), took);
+      failWith(d.request(), d.error(), runNanos);
     } else {
-      complete(c, d.outcome(), took);
+      complete(d.request(), d.outcome(), runNanos);
     }
   }
 
@@ -813,6 +851,7 @@ public final class Worker implements AutoCloseable {
     } catch (SQLException e) {
       log.warn("could not release the claims of {}", settings.workerId(), e);
     }
+    offLoop.shutdownNow(); // what it had not finished went back to the queue above
     executor.close();
   }
 }

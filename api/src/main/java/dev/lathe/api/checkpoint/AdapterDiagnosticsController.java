@@ -1,0 +1,60 @@
+package dev.lathe.api.checkpoint;
+
+import dev.lathe.api.auth.Caller;
+import dev.lathe.api.future.Requests;
+import dev.lathe.api.training.TrainingRuns;
+import dev.lathe.api.web.ApiException;
+import dev.lathe.api.web.Check;
+import dev.lathe.contracts.checkpoint.TinkerPath;
+import dev.lathe.contracts.diagnostics.AdapterDiagnosticsRequest;
+import dev.lathe.contracts.future.RequestAccepted;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RestController;
+
+/**
+ * {@code POST /api/v1/adapter_diagnostics}, a Lathe extension: queues the spectral diagnostics of
+ * one of the tenant's checkpoints; the future's result is an {@code AdapterDiagnosticsResponse}.
+ */
+@RestController
+@RequestMapping("/api/v1")
+class AdapterDiagnosticsController {
+
+  static final int MAX_TOP_K = 64;
+
+  private final Checkpoints checkpoints;
+  private final TrainingRuns runs;
+  private final Requests requests;
+
+  AdapterDiagnosticsController(Checkpoints checkpoints, TrainingRuns runs, Requests requests) {
+    this.checkpoints = checkpoints;
+    this.runs = runs;
+    this.requests = requests;
+  }
+
+  @PostMapping("/adapter_diagnostics")
+  RequestAccepted diagnostics(Caller caller, @RequestBody AdapterDiagnosticsRequest req) {
+    TinkerPath path;
+    try {
+      path = TinkerPath.parse(Check.required(req.modelPath(), "model_path"));
+    } catch (IllegalArgumentException e) {
+      throw ApiException.badRequest("model_path", e.getMessage());
+    }
+    if (req.topK() != null) {
+      Check.range(req.topK(), 1, MAX_TOP_K, "top_k");
+    }
+    if (req.intruderThreshold() != null) {
+      double t = Check.finite(req.intruderThreshold(), "intruder_threshold");
+      if (t <= 0 || t > 1) {
+        throw ApiException.badRequest("intruder_threshold", "must be in (0, 1], got " + t);
+      }
+    }
+    checkpoints.require(caller, path.trainingRunId(), path.kind(), path.name());
+    TrainingRuns.Run run = runs.require(caller, path.trainingRunId());
+    String id =
+        requests.enqueue(
+            caller, run.baseModel(), "adapter_diagnostics", run.id(), null, null, req, null);
+    return new RequestAccepted(id, run.id());
+  }
+}

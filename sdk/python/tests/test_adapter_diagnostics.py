@@ -1,0 +1,126 @@
+"""adapter_diagnostics against numpy: a trained adapter's norms, spectrum, effective rank and
+intruder dimensions per module, recomputed here from the checkpoint's archive and the base model's
+own safetensors file with numpy.linalg.svd in float64."""
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import safetensors.numpy
+
+import lathe
+from lathe import AdamParams, Datum, ModelInput
+
+RANK = 4
+
+
+def archive_files(rest, path):
+    with tarfile.open(fileobj=io.BytesIO(rest.download_checkpoint_archive(path))) as tar:
+        return {m.name.rsplit("/", 1)[-1]: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def expected(module, base, adapter, config, top_k, threshold):
+    """The same quantities, independently, in float64."""
+    name = module["module"]
+    w = base[name + ".weight"].astype(np.float64)
+    a = adapter[f"base_model.model.{name}.lora_A.weight"].astype(np.float64)
+    b = adapter[f"base_model.model.{name}.lora_B.weight"].astype(np.float64)
+    r = config["r"]
+    s = config["lora_alpha"] / (np.sqrt(r) if config.get("use_rslora") else r)
+    delta = s * b @ a
+    sv = np.linalg.svd(delta, compute_uv=False)[:r]
+    p = sv[sv > 0] / sv.sum() if sv.sum() > 0 else np.array([])
+    erank = float(np.exp(-(p * np.log(p)).sum())) if p.size else 0.0
+    u_base = np.linalg.svd(w, full_matrices=False)[0]
+    u_adapted = np.linalg.svd(w + delta, full_matrices=False)[0][:, :top_k]
+    best = np.abs(u_adapted.T @ u_base).max(axis=1)
+    return {
+        "delta_norm": np.linalg.norm(delta),
+        "base_norm": np.linalg.norm(w),
+        "singular_values": sv,
+        "effective_rank": erank,
+        "intruders": int((best < threshold).sum()),
+        "margin": float(np.abs(best - threshold).min()),
+    }
+
+
+@pytest.fixture
+def trained(server, api_key):
+    service = lathe.ServiceClient(base_url=server.base_url, api_key=api_key)
+    training = service.create_lora_training_client(base_model="lathe-tiny", rank=RANK, seed=3)
+    untouched = training.save_state("untouched").result()
+    text = list(b"diagnostics see how far an adapter moved")
+    datum = Datum(model_input=ModelInput.from_ints(text[:-1]), loss_fn_inputs={"target_tokens": text[1:]})
+    for _ in range(12):
+        training.forward_backward([datum]).result()
+        training.optim_step(AdamParams(learning_rate=5e-2)).result()
+    return service, untouched, training.save_state("moved").result()
+
+
+def base_weights(server):
+    (model,) = (server.data / "models" / "lathe-tiny").glob("*.safetensors")
+    return safetensors.numpy.load_file(str(model))
+
+
+@pytest.mark.parametrize("top_k,threshold", [(10, 0.5), (6, 0.95)])
+def test_diagnostics_agree_with_numpy(server, trained, top_k, threshold):
+    service, _, path = trained
+    got = service.adapter_diagnostics(path, top_k=top_k, intruder_threshold=threshold).result(timeout=300)
+    files = archive_files(service.create_rest_client(), path)
+    adapter = safetensors.numpy.load(files["adapter_model.safetensors"])
+    config = json.loads(files["adapter_config.json"])
+    base = base_weights(server)
+
+    assert got["model_path"] == path and got["rank"] == RANK and got["top_k"] == top_k
+    assert {m["module"] for m in got["modules"]} == {
+        k[len("base_model.model."):-len(".lora_A.weight")] for k in adapter if k.endswith(".lora_A.weight")
+    }
+    intruders = 0
+    for m in got["modules"]:
+        want = expected(m, base, adapter, config, top_k, threshold)
+        assert m["delta_norm"] == pytest.approx(want["delta_norm"], rel=1e-6), m["module"]
+        assert m["base_norm"] == pytest.approx(want["base_norm"], rel=1e-6), m["module"]
+        assert m["relative_norm"] == pytest.approx(want["delta_norm"] / want["base_norm"], rel=1e-6)
+        np.testing.assert_allclose(m["singular_values"], want["singular_values"], rtol=1e-6, atol=1e-9)
+        assert m["effective_rank"] == pytest.approx(want["effective_rank"], rel=1e-6), m["module"]
+        if want["margin"] > 1e-6:  # not a cosine on the threshold itself
+            assert m["intruder_dimensions"] == want["intruders"], m["module"]
+        intruders += m["intruder_dimensions"]
+        assert 1.0 <= m["effective_rank"] <= RANK
+    layer = got["layers"][0]
+    in_layer = [m for m in got["modules"] if m["layer"] == layer["layer"]]
+    assert layer["modules"] == len(in_layer)
+    assert layer["delta_norm"] == pytest.approx(np.sqrt(sum(m["delta_norm"] ** 2 for m in in_layer)))
+    assert layer["intruder_dimensions"] == sum(m["intruder_dimensions"] for m in in_layer)
+    if threshold > 0.9:
+        assert intruders > 0  # a strict threshold finds some: the count is really compared
+
+
+def test_an_untrained_adapter_has_not_moved(server, trained):
+    service, untouched, _ = trained
+    got = service.adapter_diagnostics(untouched).result(timeout=300)
+    assert got["top_k"] == 10 and got["intruder_threshold"] == 0.5
+    for m in got["modules"]:
+        assert m["delta_norm"] == 0 and m["effective_rank"] == 0 and m["intruder_dimensions"] == 0
+        assert m["singular_values"] == [0.0] * RANK
+
+
+def test_bad_and_foreign_paths_are_refused_by_field(server, trained):
+    service, _, path = trained
+    other = lathe.ServiceClient(base_url=server.base_url, api_key=server.new_api_key("diag-other"))
+    with pytest.raises(lathe.APIStatusError) as e:
+        other.adapter_diagnostics(path).result()
+    assert e.value.status == 404
+    with pytest.raises(lathe.APIStatusError) as e:
+        service.http.request("POST", "/api/v1/adapter_diagnostics", {"model_path": path, "top_k": 0})
+    assert (e.value.status, e.value.field) == (400, "top_k")
+    with pytest.raises(lathe.APIStatusError) as e:
+        service.http.request("POST", "/api/v1/adapter_diagnostics", {"model_path": "weights/x"})
+    assert (e.value.status, e.value.field) == (400, "model_path")
+    with pytest.raises(lathe.APIStatusError) as e:
+        service.http.request(
+            "POST", "/api/v1/adapter_diagnostics", {"model_path": path, "intruder_threshold": 1.5}
+        )
+    assert (e.value.status, e.value.field) == (400, "intruder_threshold")

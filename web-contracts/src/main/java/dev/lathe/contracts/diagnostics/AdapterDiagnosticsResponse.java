@@ -1,0 +1,66 @@
+package dev.lathe.contracts.diagnostics;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.lathe.contracts.Wire;
+import java.util.List;
+
+/**
+ * The result of {@code adapter_diagnostics}: every adapted module, and a summary per layer.
+ *
+ * @param scaling the adapter's s in ΔW = s·B·A (α/r, or α/√r with rsLoRA)
+ */
+@Wire
+public record AdapterDiagnosticsResponse(
+    String modelPath,
+    String baseModel,
+    int rank,
+    double scaling,
+    int topK,
+    double intruderThreshold,
+    List<Module> modules,
+    List<Layer> layers) {
+
+  /**
+   * One adapted linear layer.
+   *
+   * @param module its path, e.g. {@code model.layers.3.self_attn.q_proj}
+   * @param layer its decoder layer, or -1 for {@code lm_head}
+   * @param deltaNorm ‖s·B·A‖_F
+   * @param baseNorm ‖W‖_F
+   * @param relativeNorm deltaNorm / baseNorm
+   * @param singularValues of s·B·A, descending (its rank is at most r: r values)
+   * @param effectiveRank exp of the entropy of the normalised singular values (0 when ΔW = 0)
+   * @param intruderDimensions of the top-k singular vectors of W + s·B·A, those whose largest
+   *     |cosine| with the base's singular vectors is below the threshold
+   */
+  @Wire
+  public record Module(
+      String module,
+      int layer,
+      String name,
+      double deltaNorm,
+      double baseNorm,
+      double relativeNorm,
+      List<Double> singularValues,
+      double effectiveRank,
+      int intruderDimensions) {}
+
+  /**
+   * A decoder layer's modules together.
+   *
+   * @param deltaNorm the Frobenius norm of all its modules' ΔW together
+   */
+  @Wire
+  public record Layer(
+      int layer,
+      int modules,
+      double deltaNorm,
+      double meanRelativeNorm,
+      double meanEffectiveRank,
+      int intruderDimensions) {}
+
+  @JsonProperty("type")
+  public String type() {
+    return "adapter_diagnostics";
+  }
+}

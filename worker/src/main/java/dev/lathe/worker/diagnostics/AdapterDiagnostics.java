@@ -1,0 +1,109 @@
+package dev.lathe.worker.diagnostics;
+
+import ai.djl.ndarray.NDArray;
+import dev.lathe.contracts.diagnostics.AdapterDiagnosticsResponse;
+import dev.lathe.worker.lora.LoraAdapter;
+import dev.lathe.worker.lora.LoraSpec;
+import dev.lathe.worker.model.llama.LlamaConfig;
+import dev.lathe.worker.model.llama.LlamaWeights;
+import dev.lathe.worker.model.llama.Module;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * What an adapter did to its base model, module by module ({@link Spectra}), with a summary per
+ * decoder layer. Reads the frozen base weights and the adapter only, so it may run beside training.
+ */
+public final class AdapterDiagnostics {
+
+  private AdapterDiagnostics() {}
+
+  public static AdapterDiagnosticsResponse of(
+      String modelPath,
+      String baseModel,
+      LlamaConfig config,
+      LlamaWeights weights,
+      LoraAdapter adapter,
+      int topK,
+      double threshold) {
+    LoraSpec spec = adapter.spec();
+    Map<String, NDArray> params = new HashMap<>();
+    for (LoraAdapter.Param p : adapter.parameters()) {
+      params.put(p.name(), p.value());
+    }
+    List<AdapterDiagnosticsResponse.Module> modules = new ArrayList<>();
+    for (LoraAdapter.Slot slot : LoraAdapter.slots(config, spec)) {
+      int[] io = slot.module().inOut(config);
+      NDArray w =
+          slot.module() == Module.LM_HEAD
+              ? weights.lmHead()
+              : weights.layers().get(slot.layer()).weight(slot.module());
+      Spectra.Result r =
+          Spectra.of(
+              w.toFloatArray(),
+              params.get(LoraAdapter.peftName(slot.path(), "A")).toFloatArray(),
+              params.get(LoraAdapter.peftName(slot.path(), "B")).toFloatArray(),
+              io[1],
+              io[0],
+              spec.rank(),
+              spec.scaling(),
+              topK,
+              threshold);
+      List<Double> sv = new ArrayList<>(r.singularValues().length);
+      for (double s : r.singularValues()) {
+        sv.add(s);
+      }
+      modules.add(
+          new AdapterDiagnosticsResponse.Module(
+              slot.path(),
+              slot.layer(),
+              slot.module().shortName(),
+              r.deltaNorm(),
+              r.baseNorm(),
+              r.baseNorm() == 0 ? 0 : r.deltaNorm() / r.baseNorm(),
+              sv,
+              r.effectiveRank(),
+              r.intruders()));
+    }
+    return new AdapterDiagnosticsResponse(
+        modelPath,
+        baseModel,
+        spec.rank(),
+        spec.scaling(),
+        topK,
+        threshold,
+        modules,
+        layers(modules));
+  }
+
+  private static List<AdapterDiagnosticsResponse.Layer> layers(
+      List<AdapterDiagnosticsResponse.Module> modules) {
+    Map<Integer, List<AdapterDiagnosticsResponse.Module>> byLayer = new TreeMap<>();
+    for (var m : modules) {
+      if (m.layer() >= 0) {
+        byLayer.computeIfAbsent(m.layer(), l -> new ArrayList<>()).add(m);
+      }
+    }
+    List<AdapterDiagnosticsResponse.Layer> out = new ArrayList<>();
+    for (var e : byLayer.entrySet()) {
+      double squares = 0;
+      double relative = 0;
+      double rank = 0;
+      int intruders = 0;
+      for (var m : e.getValue()) {
+        squares += m.deltaNorm() * m.deltaNorm();
+        relative += m.relativeNorm();
+        rank += m.effectiveRank();
+        intruders += m.intruderDimensions();
+      }
+      int n = e.getValue().size();
+      out.add(
+          new AdapterDiagnosticsResponse.Layer(
+              e.getKey(), n, Math.sqrt(squares), relative / n, rank / n, intruders));
+    }
+    return out;
+  }
+}

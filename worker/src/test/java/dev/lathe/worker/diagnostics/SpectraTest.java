@@ -1,0 +1,53 @@
+package dev.lathe.worker.diagnostics;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import org.junit.jupiter.api.Test;
+
+/** Cases whose answers are known in closed form; test_adapter_diagnostics.py checks numpy's. */
+class SpectraTest {
+
+  @Test
+  void effectiveRankIsTheExponentialOfTheSpectrumsEntropy() {
+    assertThat(Spectra.effectiveRank(new double[] {3, 3, 3, 3})).isCloseTo(4, within(1e-12));
+    assertThat(Spectra.effectiveRank(new double[] {2, 0, 0})).isCloseTo(1, within(1e-12));
+    assertThat(Spectra.effectiveRank(new double[] {0, 0})).isZero();
+    // p = (3/4, 1/4): exp(-(3/4 ln 3/4 + 1/4 ln 1/4))
+    double h = -(0.75 * Math.log(0.75) + 0.25 * Math.log(0.25));
+    assertThat(Spectra.effectiveRank(new double[] {3, 1})).isCloseTo(Math.exp(h), within(1e-12));
+  }
+
+  /**
+   * W = diag(5, 4, 3, 2, 1), whose singular vectors are the axes; ΔW = 100·b·a with a = b = 1/√5: a
+   * rank-one update of norm 100 along the diagonal direction, which becomes W + ΔW's leading
+   * singular vector — at |cosine| ≈ 1/√5 ≈ 0.45 from every axis, an intruder below 0.5, not below
+   * 0.4.
+   */
+  @Test
+  void aStrongUpdateAlongANewDirectionIsAnIntruder() {
+    int n = 5;
+    float[] w = new float[n * n];
+    for (int i = 0; i < n; i++) {
+      w[i * n + i] = n - i;
+    }
+    float[] a = new float[n];
+    float[] b = new float[n];
+    java.util.Arrays.fill(a, (float) (1 / Math.sqrt(n)));
+    java.util.Arrays.fill(b, (float) (1 / Math.sqrt(n)));
+
+    Spectra.Result r = Spectra.of(w, a, b, n, n, 1, 100, 1, 0.5);
+    assertThat(r.deltaNorm()).isCloseTo(100, within(1e-4));
+    assertThat(r.baseNorm()).isCloseTo(Math.sqrt(25 + 16 + 9 + 4 + 1), within(1e-9));
+    assertThat(r.singularValues()).hasSize(1);
+    assertThat(r.singularValues()[0]).isCloseTo(100, within(1e-4));
+    assertThat(r.effectiveRank()).isCloseTo(1, within(1e-12));
+    assertThat(r.intruders()).isEqualTo(1);
+    assertThat(Spectra.of(w, a, b, n, n, 1, 100, 1, 0.4).intruders()).isZero();
+    // Untouched (B = 0): nothing moved, every leading vector is a base one.
+    Spectra.Result none = Spectra.of(w, a, new float[n], n, n, 1, 100, 5, 0.99);
+    assertThat(none.deltaNorm()).isZero();
+    assertThat(none.effectiveRank()).isZero();
+    assertThat(none.intruders()).isZero();
+  }
+}
