@@ -56,7 +56,7 @@ def trained(server, api_key):
     for _ in range(12):
         training.forward_backward([datum]).result()
         training.optim_step(AdamParams(learning_rate=5e-2)).result()
-    return service, untouched, training.save_state("moved").result()
+    return service, untouched, training.save_state("moved").result(), training
 
 
 def base_weights(server):
@@ -66,7 +66,7 @@ def base_weights(server):
 
 @pytest.mark.parametrize("top_k,threshold", [(10, 0.5), (6, 0.95)])
 def test_diagnostics_agree_with_numpy(server, trained, top_k, threshold):
-    service, _, path = trained
+    service, _, path, _ = trained
     got = service.adapter_diagnostics(path, top_k=top_k, intruder_threshold=threshold).result(timeout=300)
     files = archive_files(service.create_rest_client(), path)
     adapter = safetensors.numpy.load(files["adapter_model.safetensors"])
@@ -99,7 +99,7 @@ def test_diagnostics_agree_with_numpy(server, trained, top_k, threshold):
 
 
 def test_an_untrained_adapter_has_not_moved(server, trained):
-    service, untouched, _ = trained
+    service, untouched, _, _ = trained
     got = service.adapter_diagnostics(untouched).result(timeout=300)
     assert got["top_k"] == 10 and got["intruder_threshold"] == 0.5
     for m in got["modules"]:
@@ -107,8 +107,16 @@ def test_an_untrained_adapter_has_not_moved(server, trained):
         assert m["singular_values"] == [0.0] * RANK
 
 
+def test_a_live_run_is_diagnosed_as_it_stands(server, trained):
+    service, _, path, training = trained
+    live = training.adapter_diagnostics(top_k=6, intruder_threshold=0.95).result(timeout=300)
+    saved = service.adapter_diagnostics(path, top_k=6, intruder_threshold=0.95).result(timeout=300)
+    assert (live["model_id"], live.get("model_path")) == (training.model_id, None)
+    assert live["modules"] == saved["modules"] and live["layers"] == saved["layers"]
+
+
 def test_bad_and_foreign_paths_are_refused_by_field(server, trained):
-    service, _, path = trained
+    service, _, path, _ = trained
     other = lathe.ServiceClient(base_url=server.base_url, api_key=server.new_api_key("diag-other"))
     with pytest.raises(lathe.APIStatusError) as e:
         other.adapter_diagnostics(path).result()
@@ -124,3 +132,10 @@ def test_bad_and_foreign_paths_are_refused_by_field(server, trained):
             "POST", "/api/v1/adapter_diagnostics", {"model_path": path, "intruder_threshold": 1.5}
         )
     assert (e.value.status, e.value.field) == (400, "intruder_threshold")
+    for body in ({}, {"model_path": path, "model_id": "x"}):
+        with pytest.raises(lathe.APIStatusError) as e:
+            service.http.request("POST", "/api/v1/adapter_diagnostics", body)
+        assert (e.value.status, e.value.field) == (400, "model_path")
+    with pytest.raises(lathe.APIStatusError) as e:
+        other.http.request("POST", "/api/v1/adapter_diagnostics", {"model_id": trained[3].model_id})
+    assert (e.value.status, e.value.field) == (404, "model_id")

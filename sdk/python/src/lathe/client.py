@@ -86,22 +86,30 @@ class ServiceClient:
         return self.http.request("GET", "/api/v1/get_server_capabilities")
 
     def adapter_diagnostics(
-        self, model_path: str, top_k: Optional[int] = None, intruder_threshold: Optional[float] = None
+        self,
+        model_path: Optional[str] = None,
+        *,
+        model_id: Optional[str] = None,
+        top_k: Optional[int] = None,
+        intruder_threshold: Optional[float] = None,
     ) -> APIFuture[dict]:
-        """How far a saved adapter moved its base model (a Lathe extension), as a dict: per adapted
-        module ``delta_norm`` = ‖s·B·A‖_F, ``base_norm`` = ‖W‖_F, ``relative_norm``, the
-        ``singular_values`` of s·B·A and their ``effective_rank``, and ``intruder_dimensions``
+        """How far an adapter moved its base model (a Lathe extension): a saved one by its
+        ``model_path``, or a training run's as it stands by its ``model_id``. The result is a dict:
+        per adapted module ``delta_norm`` = ‖s·B·A‖_F, ``base_norm`` = ‖W‖_F, ``relative_norm``,
+        the ``singular_values`` of s·B·A and their ``effective_rank``, and ``intruder_dimensions``
         (of the top ``top_k`` singular vectors of W + s·B·A, default 10, those whose largest
         |cosine| with every singular vector of W is below ``intruder_threshold``, default 0.5);
         ``layers`` sums them up per decoder layer."""
-        if not isinstance(model_path, str) or not model_path.startswith("tinker://"):
+        if (model_path is None) == (model_id is None):
+            raise ValueError("give exactly one of model_path and model_id")
+        if model_path is not None and not (isinstance(model_path, str) and model_path.startswith("tinker://")):
             raise ValueError("model_path must be a tinker:// checkpoint path")
         if top_k is not None and not 1 <= top_k <= 64:
             raise ValueError("top_k must be 1 to 64")
         if intruder_threshold is not None and not 0 < intruder_threshold <= 1:
             raise ValueError("intruder_threshold must be in (0, 1]")
-        body = {"model_path": model_path, "top_k": top_k, "intruder_threshold": intruder_threshold,
-                "type": "adapter_diagnostics"}
+        body = {"model_path": model_path, "model_id": model_id, "top_k": top_k,
+                "intruder_threshold": intruder_threshold, "type": "adapter_diagnostics"}
         accepted = self.http.request("POST", "/api/v1/adapter_diagnostics", _without_none(body))
         return APIFuture(self.http, accepted["request_id"], lambda b: b)
 
@@ -246,6 +254,11 @@ class TrainingClient:
     def save_weights_and_get_sampling_client(self, name: Optional[str] = None) -> "SamplingClient":
         path = self.save_weights_for_sampler(name).result()
         return self.service.create_sampling_client(model_path=path)
+
+    def adapter_diagnostics(self, top_k: Optional[int] = None, intruder_threshold: Optional[float] = None):
+        """This run's adapter as it stands (every step whose result came back is in it):
+        see ServiceClient.adapter_diagnostics."""
+        return self.service.adapter_diagnostics(model_id=self.model_id, top_k=top_k, intruder_threshold=intruder_threshold)
 
     def get_info(self) -> dict:
         return self.http.request("POST", "/api/v1/get_info", {"model_id": self.model_id, "type": "get_info"})

@@ -35,11 +35,8 @@ class AdapterDiagnosticsController {
 
   @PostMapping("/adapter_diagnostics")
   RequestAccepted diagnostics(Caller caller, @RequestBody AdapterDiagnosticsRequest req) {
-    TinkerPath path;
-    try {
-      path = TinkerPath.parse(Check.required(req.modelPath(), "model_path"));
-    } catch (IllegalArgumentException e) {
-      throw ApiException.badRequest("model_path", e.getMessage());
+    if ((req.modelPath() == null) == (req.modelId() == null)) {
+      throw ApiException.badRequest("model_path", "give exactly one of model_path and model_id");
     }
     if (req.topK() != null) {
       Check.range(req.topK(), 1, MAX_TOP_K, "top_k");
@@ -50,8 +47,18 @@ class AdapterDiagnosticsController {
         throw ApiException.badRequest("intruder_threshold", "must be in (0, 1], got " + t);
       }
     }
-    checkpoints.require(caller, path.trainingRunId(), path.kind(), path.name());
-    TrainingRuns.Run run = runs.require(caller, path.trainingRunId());
+    String runId = req.modelId();
+    if (req.modelPath() != null) {
+      TinkerPath path;
+      try {
+        path = TinkerPath.parse(req.modelPath());
+      } catch (IllegalArgumentException e) {
+        throw ApiException.badRequest("model_path", e.getMessage());
+      }
+      checkpoints.require(caller, path.trainingRunId(), path.kind(), path.name());
+      runId = path.trainingRunId();
+    }
+    TrainingRuns.Run run = runs.require(caller, runId);
     String id =
         requests.enqueue(
             caller, run.baseModel(), "adapter_diagnostics", run.id(), null, null, req, null);

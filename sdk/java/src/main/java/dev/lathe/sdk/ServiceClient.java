@@ -144,12 +144,12 @@ public final class ServiceClient implements AutoCloseable {
   public CompletableFuture<AdapterDiagnosticsResponse> adapterDiagnostics(
       String modelPath, Integer topK, Double intruderThreshold) {
     Objects.requireNonNull(modelPath, "modelPath");
+    return diagnostics(new AdapterDiagnosticsRequest(modelPath, null, topK, intruderThreshold));
+  }
+
+  CompletableFuture<AdapterDiagnosticsResponse> diagnostics(AdapterDiagnosticsRequest req) {
     return transport
-        .call(
-            "POST",
-            "api/v1/adapter_diagnostics",
-            new AdapterDiagnosticsRequest(modelPath, topK, intruderThreshold),
-            RequestAccepted.class)
+        .call("POST", "api/v1/adapter_diagnostics", req, RequestAccepted.class)
         .thenCompose(a -> transport.result(a.requestId(), AdapterDiagnosticsResponse.class));
   }
 

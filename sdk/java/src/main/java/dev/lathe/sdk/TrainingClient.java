@@ -1,5 +1,7 @@
 package dev.lathe.sdk;
 
+import dev.lathe.contracts.diagnostics.AdapterDiagnosticsRequest;
+import dev.lathe.contracts.diagnostics.AdapterDiagnosticsResponse;
 import dev.lathe.contracts.future.RequestAccepted;
 import dev.lathe.contracts.model.Datum;
 import dev.lathe.contracts.model.TensorData;
@@ -155,6 +157,16 @@ public final class TrainingClient {
     }
     return send(
         "api/v1/optim_step", s -> new OptimStepRequest(p, modelId, s), OptimStepResponse.class);
+  }
+
+  /**
+   * How far this run's adapter, as it stands (every step whose result came back is in it), moved
+   * the base model: see {@link ServiceClient#adapterDiagnostics}.
+   */
+  public CompletableFuture<AdapterDiagnosticsResponse> adapterDiagnostics(
+      Integer topK, Double intruderThreshold) {
+    return service.diagnostics(
+        new AdapterDiagnosticsRequest(null, modelId, topK, intruderThreshold));
   }
 
   /** A resumable checkpoint (weights and optimizer state); completes with its tinker:// path. */

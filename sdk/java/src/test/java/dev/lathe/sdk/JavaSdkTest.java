@@ -260,6 +260,9 @@ class JavaSdkTest extends WithServer {
               assertThat(m.intruderDimensions()).isBetween(0, 4);
             });
     assertThat(moved.layers()).isNotEmpty();
+    AdapterDiagnosticsResponse live = training.adapterDiagnostics(4, 0.9).join();
+    assertThat(live.modelId()).isEqualTo(training.modelId());
+    assertThat(live.modules()).isEqualTo(moved.modules()); // nothing trained since the save
     assertThatThrownBy(() -> service.adapterDiagnostics(after, 0, null).join())
         .isInstanceOf(CompletionException.class)
         .cause()

@@ -7,11 +7,14 @@ import java.util.List;
 /**
  * The result of {@code adapter_diagnostics}: every adapted module, and a summary per layer.
  *
+ * @param modelPath the checkpoint diagnosed, or null for a training run's live adapter
+ * @param modelId the training run whose live adapter was diagnosed, or null for a checkpoint
  * @param scaling the adapter's s in ΔW = s·B·A (α/r, or α/√r with rsLoRA)
  */
 @Wire
 public record AdapterDiagnosticsResponse(
     String modelPath,
+    String modelId,
     String baseModel,
     int rank,
     double scaling,

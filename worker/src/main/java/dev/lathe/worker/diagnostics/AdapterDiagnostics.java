@@ -21,19 +21,31 @@ public final class AdapterDiagnostics {
 
   private AdapterDiagnostics() {}
 
+  /** An adapter's A and B matrices by PEFT name, copied to host memory. */
+  public static Map<String, float[]> tensors(LoraAdapter adapter) {
+    Map<String, float[]> out = new HashMap<>();
+    for (LoraAdapter.Param p : adapter.parameters()) {
+      out.put(
+          p.name(), p.value().toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray());
+    }
+    return out;
+  }
+
+  /**
+   * @param modelPath the checkpoint diagnosed, or null for a run's live adapter
+   * @param modelId the training run whose live adapter is diagnosed, or null for a checkpoint
+   * @param tensors the adapter's matrices ({@link #tensors})
+   */
   public static AdapterDiagnosticsResponse of(
       String modelPath,
+      String modelId,
       String baseModel,
       LlamaConfig config,
       LlamaWeights weights,
-      LoraAdapter adapter,
+      LoraSpec spec,
+      Map<String, float[]> tensors,
       int topK,
       double threshold) {
-    LoraSpec spec = adapter.spec();
-    Map<String, NDArray> params = new HashMap<>();
-    for (LoraAdapter.Param p : adapter.parameters()) {
-      params.put(p.name(), p.value());
-    }
     List<AdapterDiagnosticsResponse.Module> modules = new ArrayList<>();
     for (LoraAdapter.Slot slot : LoraAdapter.slots(config, spec)) {
       int[] io = slot.module().inOut(config);
@@ -44,8 +56,8 @@ public final class AdapterDiagnostics {
       Spectra.Result r =
           Spectra.of(
               w.toFloatArray(),
-              params.get(LoraAdapter.peftName(slot.path(), "A")).toFloatArray(),
-              params.get(LoraAdapter.peftName(slot.path(), "B")).toFloatArray(),
+              tensors.get(LoraAdapter.peftName(slot.path(), "A")),
+              tensors.get(LoraAdapter.peftName(slot.path(), "B")),
               io[1],
               io[0],
               spec.rank(),
@@ -70,6 +82,7 @@ public final class AdapterDiagnostics {
     }
     return new AdapterDiagnosticsResponse(
         modelPath,
+        modelId,
         baseModel,
         spec.rank(),
         spec.scaling(),

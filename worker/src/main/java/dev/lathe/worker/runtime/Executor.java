@@ -201,34 +201,56 @@ final class Executor implements AutoCloseable {
    * as the work to do off the clock cycle: it reads the checkpoint's files and the frozen base
    * weights only, and may take seconds on a large model.
    */
-  java.util.concurrent.Callable<Outcome> diagnostics(Claimed r) throws SQLException {
+  java.util.concurrent.Callable<Outcome> diagnostics(Claimed r) throws SQLException, IOException {
     AdapterDiagnosticsRequest req =
         WireJson.mapper().treeToValue(r.body(), AdapterDiagnosticsRequest.class);
-    WorkerStore.Checkpoint ckpt = checkpoint(r.tenantId(), req.modelPath());
     int topK = req.topK() == null ? AdapterDiagnosticsRequest.DEFAULT_TOP_K : req.topK();
     double threshold =
         req.intruderThreshold() == null
             ? AdapterDiagnosticsRequest.DEFAULT_THRESHOLD
             : req.intruderThreshold();
-    Path dir = Path.of(ckpt.storagePath());
+    if (req.modelPath() == null) {
+      // The run's adapter as it stands now, copied to host memory: the run trains on meanwhile.
+      LoraAdapter live = adapter(req.modelId()).adapter();
+      LoraSpec spec = live.spec();
+      Map<String, float[]> tensors = AdapterDiagnostics.tensors(live);
+      return () -> diagnosed(req.modelPath(), req.modelId(), spec, tensors, topK, threshold);
+    }
+    Path dir = Path.of(checkpoint(r.tenantId(), req.modelPath()).storagePath());
     return () -> {
       GradMode.off();
+      LoraSpec spec;
+      Map<String, float[]> tensors;
       try (NDManager m = manager.newSubManager();
-          LoraAdapter adapter = PeftAdapter.load(dir, base.config(), m, DataType.FLOAT32, false)) {
-        return new Outcome(
-            AdapterDiagnostics.of(
-                req.modelPath(),
-                base.name(),
-                base.config(),
-                base.llama().weights(),
-                adapter,
-                topK,
-                threshold),
-            0);
+          LoraAdapter saved = PeftAdapter.load(dir, base.config(), m, DataType.FLOAT32, false)) {
+        spec = saved.spec();
+        tensors = AdapterDiagnostics.tensors(saved);
       } catch (IllegalArgumentException e) {
         throw new UserError("model_path: " + e.getMessage());
       }
+      return diagnosed(req.modelPath(), null, spec, tensors, topK, threshold);
     };
+  }
+
+  private Outcome diagnosed(
+      String modelPath,
+      String modelId,
+      LoraSpec spec,
+      Map<String, float[]> tensors,
+      int topK,
+      double threshold) {
+    return new Outcome(
+        AdapterDiagnostics.of(
+            modelPath,
+            modelId,
+            base.name(),
+            base.config(),
+            base.llama().weights(),
+            spec,
+            tensors,
+            topK,
+            threshold),
+        0);
   }
 
   private Outcome createModel(Claimed r) throws SQLException, IOException {
