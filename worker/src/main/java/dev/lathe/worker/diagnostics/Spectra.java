@@ -40,12 +40,12 @@ final class Spectra {
       int topK,
       double threshold) {
     DMatrixRMaj base = matrix(w, out, in);
+    DMatrixRMaj bm = matrix(b, out, r);
+    DMatrixRMaj am = matrix(a, r, in);
     DMatrixRMaj delta = new DMatrixRMaj(out, in);
-    CommonOps_DDRM.mult(matrix(b, out, r), matrix(a, r, in), delta); // [out, in]
+    CommonOps_DDRM.mult(bm, am, delta); // [out, in]
     CommonOps_DDRM.scale(scaling, delta);
-
-    double[] sv = descending(singularValues(delta));
-    double[] top = java.util.Arrays.copyOf(sv, Math.min(r, sv.length));
+    double[] top = lowRankSingularValues(bm, am, scaling);
 
     DMatrixRMaj adapted = new DMatrixRMaj(out, in);
     CommonOps_DDRM.add(base, delta, adapted);
@@ -67,6 +67,31 @@ final class Spectra {
     }
     return new Result(
         NormOps_DDRM.normF(delta), NormOps_DDRM.normF(base), top, effectiveRank(top), intruders);
+  }
+
+  /**
+   * The r singular values of s·B·A without forming it: with B = Q_b·R_b and Aᵀ = Q_a·R_a (thin QR),
+   * s·B·A = Q_b·(s·R_b·R_aᵀ)·Q_aᵀ, so they are those of the r×r middle factor.
+   */
+  static double[] lowRankSingularValues(DMatrixRMaj b, DMatrixRMaj a, double scaling) {
+    int r = a.numRows;
+    DMatrixRMaj rb = b.numRows < r ? null : thinR(b);
+    DMatrixRMaj ra = a.numCols < r ? null : thinR(CommonOps_DDRM.transpose(a, null));
+    if (rb == null || ra == null) {
+      // Fewer rows than the rank, or a factor QR refuses (all zero: an untrained B): formed.
+      DMatrixRMaj delta = new DMatrixRMaj(b.numRows, a.numCols);
+      CommonOps_DDRM.mult(scaling, b, a, delta);
+      return java.util.Arrays.copyOf(descending(singularValues(delta)), r);
+    }
+    DMatrixRMaj middle = new DMatrixRMaj(r, r);
+    CommonOps_DDRM.multTransB(scaling, rb, ra, middle); // [r, r]
+    return descending(singularValues(middle));
+  }
+
+  /** R of the thin QR decomposition, [cols, cols]; null where the decomposition refuses. */
+  private static DMatrixRMaj thinR(DMatrixRMaj m) {
+    var qr = DecompositionFactory_DDRM.qr(m.numRows, m.numCols);
+    return qr.decompose(m.copy()) ? qr.getR(null, true) : null;
   }
 
   /**

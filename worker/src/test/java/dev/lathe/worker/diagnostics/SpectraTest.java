@@ -50,4 +50,25 @@ class SpectraTest {
     assertThat(none.effectiveRank()).isZero();
     assertThat(none.intruders()).isZero();
   }
+
+  @Test
+  void theLowRankShortcutHasTheFormedProductsSingularValues() {
+    var rnd = new java.util.Random(7);
+    int out = 40;
+    int in = 30;
+    int r = 4;
+    var b = org.ejml.dense.row.RandomMatrices_DDRM.rectangle(out, r, rnd);
+    var a = org.ejml.dense.row.RandomMatrices_DDRM.rectangle(r, in, rnd);
+    var product = new org.ejml.data.DMatrixRMaj(out, in);
+    org.ejml.dense.row.CommonOps_DDRM.mult(2.5, b, a, product);
+    var svd = org.ejml.dense.row.factory.DecompositionFactory_DDRM.svd(out, in, false, false, true);
+    svd.decompose(product);
+    double[] formed = svd.getSingularValues().clone();
+    java.util.Arrays.sort(formed);
+    double[] shortcut = Spectra.lowRankSingularValues(b, a, 2.5);
+    assertThat(shortcut).hasSize(r);
+    for (int i = 0; i < r; i++) {
+      assertThat(shortcut[i]).isCloseTo(formed[formed.length - 1 - i], within(1e-9));
+    }
+  }
 }
