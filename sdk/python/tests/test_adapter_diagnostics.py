@@ -46,9 +46,10 @@ def expected(module, base, adapter, config, top_k, threshold):
     }
 
 
-@pytest.fixture
-def trained(server, api_key):
-    service = lathe.ServiceClient(base_url=server.base_url, api_key=api_key)
+@pytest.fixture(scope="module")
+def trained(server):
+    """One run, trained once for the module: untouched and moved checkpoints, and its client."""
+    service = lathe.ServiceClient(base_url=server.base_url, api_key=server.new_api_key("diagnostics"))
     training = service.create_lora_training_client(base_model="lathe-tiny", rank=RANK, seed=3)
     untouched = training.save_state("untouched").result()
     text = list(b"diagnostics see how far an adapter moved")
@@ -85,7 +86,7 @@ def test_diagnostics_agree_with_numpy(server, trained, top_k, threshold):
         assert m["relative_norm"] == pytest.approx(want["delta_norm"] / want["base_norm"], rel=1e-6)
         np.testing.assert_allclose(m["singular_values"], want["singular_values"], rtol=1e-6, atol=1e-9)
         assert m["effective_rank"] == pytest.approx(want["effective_rank"], rel=1e-6), m["module"]
-        if want["margin"] > 1e-6:  # not a cosine on the threshold itself
+        if want["margin"] > 1e-4:  # not a cosine on the threshold itself
             assert m["intruder_dimensions"] == want["intruders"], m["module"]
         intruders += m["intruder_dimensions"]
         assert 1.0 <= m["effective_rank"] <= RANK

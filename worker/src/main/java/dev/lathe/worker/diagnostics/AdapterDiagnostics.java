@@ -19,7 +19,16 @@ import java.util.TreeMap;
  */
 public final class AdapterDiagnostics {
 
-  private AdapterDiagnostics() {}
+  private final LlamaConfig config;
+  private final LlamaWeights weights;
+  // Each base weight's singular vectors: computed at its first diagnosis, kept while the worker
+  // serves the model (the base never changes); at most one float per entry of each weight.
+  private final Map<String, Spectra.Basis> bases = new java.util.concurrent.ConcurrentHashMap<>();
+
+  public AdapterDiagnostics(LlamaConfig config, LlamaWeights weights) {
+    this.config = config;
+    this.weights = weights;
+  }
 
   /** An adapter's A and B matrices by PEFT name, copied to host memory. */
   public static Map<String, float[]> tensors(LoraAdapter adapter) {
@@ -36,30 +45,26 @@ public final class AdapterDiagnostics {
    * @param modelId the training run whose live adapter is diagnosed, or null for a checkpoint
    * @param tensors the adapter's matrices ({@link #tensors})
    */
-  public static AdapterDiagnosticsResponse of(
+  public AdapterDiagnosticsResponse of(
       String modelPath,
       String modelId,
       String baseModel,
-      LlamaConfig config,
-      LlamaWeights weights,
       LoraSpec spec,
       Map<String, float[]> tensors,
       int topK,
       double threshold) {
     List<AdapterDiagnosticsResponse.Module> modules = new ArrayList<>();
     for (LoraAdapter.Slot slot : LoraAdapter.slots(config, spec)) {
-      int[] io = slot.module().inOut(config);
       NDArray w =
           slot.module() == Module.LM_HEAD
               ? weights.lmHead()
               : weights.layers().get(slot.layer()).weight(slot.module());
       Spectra.Result r =
           Spectra.of(
-              w.toFloatArray(),
+              w,
+              bases.computeIfAbsent(slot.path(), p -> Spectra.basis(w)),
               tensors.get(LoraAdapter.peftName(slot.path(), "A")),
               tensors.get(LoraAdapter.peftName(slot.path(), "B")),
-              io[1],
-              io[0],
               spec.rank(),
               spec.scaling(),
               topK,

@@ -73,6 +73,7 @@ final class Executor implements AutoCloseable {
   private final AdapterCache cache;
   private final Map<String, RunState> runs = new HashMap<>();
   private final Decoder decoder;
+  private final AdapterDiagnostics adapterDiagnostics;
 
   /**
    * What a worker knows of a training run whose adapter it holds in memory (either tier): the loss
@@ -136,6 +137,7 @@ final class Executor implements AutoCloseable {
         new AdapterCache(
             adapterSlots, hostAdapterSlots, manager, DataType.FLOAT32, new StoreDisk());
     this.decoder = new Decoder(base, manager, store, decodeRows, decodeCacheBytes);
+    this.adapterDiagnostics = new AdapterDiagnostics(base.config(), base.llama().weights());
   }
 
   /** Sampling: the continuous decode batch. */
@@ -240,17 +242,7 @@ final class Executor implements AutoCloseable {
       int topK,
       double threshold) {
     return new Outcome(
-        AdapterDiagnostics.of(
-            modelPath,
-            modelId,
-            base.name(),
-            base.config(),
-            base.llama().weights(),
-            spec,
-            tensors,
-            topK,
-            threshold),
-        0);
+        adapterDiagnostics.of(modelPath, modelId, base.name(), spec, tensors, topK, threshold), 0);
   }
 
   private Outcome createModel(Claimed r) throws SQLException, IOException {

@@ -3,6 +3,9 @@ package dev.lathe.worker.diagnostics;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import org.junit.jupiter.api.Test;
 
 /** Cases whose answers are known in closed form; test_adapter_diagnostics.py checks numpy's. */
@@ -36,19 +39,24 @@ class SpectraTest {
     java.util.Arrays.fill(a, (float) (1 / Math.sqrt(n)));
     java.util.Arrays.fill(b, (float) (1 / Math.sqrt(n)));
 
-    Spectra.Result r = Spectra.of(w, a, b, n, n, 1, 100, 1, 0.5);
-    assertThat(r.deltaNorm()).isCloseTo(100, within(1e-4));
-    assertThat(r.baseNorm()).isCloseTo(Math.sqrt(25 + 16 + 9 + 4 + 1), within(1e-9));
-    assertThat(r.singularValues()).hasSize(1);
-    assertThat(r.singularValues()[0]).isCloseTo(100, within(1e-4));
-    assertThat(r.effectiveRank()).isCloseTo(1, within(1e-12));
-    assertThat(r.intruders()).isEqualTo(1);
-    assertThat(Spectra.of(w, a, b, n, n, 1, 100, 1, 0.4).intruders()).isZero();
-    // Untouched (B = 0): nothing moved, every leading vector is a base one.
-    Spectra.Result none = Spectra.of(w, a, new float[n], n, n, 1, 100, 5, 0.99);
-    assertThat(none.deltaNorm()).isZero();
-    assertThat(none.effectiveRank()).isZero();
-    assertThat(none.intruders()).isZero();
+    try (NDManager m = NDManager.newBaseManager()) {
+      NDArray weight = m.create(w, new Shape(n, n));
+      Spectra.Basis basis = Spectra.basis(weight);
+      assertThat(basis.norm()).isCloseTo(Math.sqrt(25 + 16 + 9 + 4 + 1), within(1e-9));
+      Spectra.Result r = Spectra.of(weight, basis, a, b, 1, 100, 1, 0.5);
+      assertThat(r.deltaNorm()).isCloseTo(100, within(1e-4));
+      assertThat(r.baseNorm()).isCloseTo(basis.norm(), within(0.0));
+      assertThat(r.singularValues()).hasSize(1);
+      assertThat(r.singularValues()[0]).isCloseTo(100, within(1e-4));
+      assertThat(r.effectiveRank()).isCloseTo(1, within(1e-12));
+      assertThat(r.intruders()).isEqualTo(1);
+      assertThat(Spectra.of(weight, basis, a, b, 1, 100, 1, 0.4).intruders()).isZero();
+      // Untouched (B = 0): nothing moved, every leading vector is a base one.
+      Spectra.Result none = Spectra.of(weight, basis, a, new float[n], 1, 100, 5, 0.99);
+      assertThat(none.deltaNorm()).isZero();
+      assertThat(none.effectiveRank()).isZero();
+      assertThat(none.intruders()).isZero();
+    }
   }
 
   @Test
