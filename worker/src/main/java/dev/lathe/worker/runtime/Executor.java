@@ -658,8 +658,7 @@ final class Executor implements AutoCloseable {
     try {
       snapshots.flushOrThrow(run.id());
     } catch (IOException e) {
-      l.state().dirty = true;
-      throw new StorageError(e);
+      throw new StorageError(e); // the failed write is written again (Snapshots.takeFailed)
     }
     phases.add("snapshot", System.nanoTime() - t0);
     return new Outcome(result, 0);

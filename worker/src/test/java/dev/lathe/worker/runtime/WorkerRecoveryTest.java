@@ -15,13 +15,7 @@ class WorkerRecoveryTest extends WorkerHarness {
 
   @Test
   void aReplacedWorkerFinishesTheRunExactlyAsOneWithoutCrashes() throws Exception {
-    String reference = run("ref:train:0");
-    try (Worker w = worker()) {
-      for (int seq = 1; seq <= 6; seq++) {
-        step(reference, seq);
-      }
-      awaitDone(reference, 6);
-    }
+    String reference = reference("ref:train:0", 6);
 
     String model = run("crash:train:0");
     try (Worker first = worker()) {
@@ -72,13 +66,7 @@ class WorkerRecoveryTest extends WorkerHarness {
    */
   @Test
   void aWorkerThatDiesWithSnapshotsInFlightLosesNoStep() throws Exception {
-    String reference = run("ref2:train:0");
-    try (Worker w = worker()) {
-      for (int seq = 1; seq <= 8; seq++) {
-        step(reference, seq);
-      }
-      awaitDone(reference, 8);
-    }
+    String reference = reference("ref2:train:0", 8);
 
     String model = run("inflight:train:0");
     try (Worker first = worker()) {
@@ -113,13 +101,7 @@ class WorkerRecoveryTest extends WorkerHarness {
    */
   @Test
   void pruningTheRequestLogKeepsWhatAReplayNeeds() throws Exception {
-    String reference = run("ref3:train:0");
-    try (Worker w = worker()) {
-      for (int seq = 1; seq <= 8; seq++) {
-        step(reference, seq);
-      }
-      awaitDone(reference, 8);
-    }
+    String reference = reference("ref3:train:0", 8);
 
     String model = run("tnt-pruned", "pruned:train:0", 8);
     WorkerStore store = new WorkerStore(ds);
@@ -170,5 +152,17 @@ class WorkerRecoveryTest extends WorkerHarness {
   private int snapshotSeq(String model) {
     return jdbc.queryForObject(
         "SELECT snapshot_seq FROM training_runs WHERE id = ?", Integer.class, model);
+  }
+
+  /** A run that takes {@code steps} requests (seq 1 on) on a worker of its own, with no crash. */
+  private String reference(String id, int steps) throws InterruptedException {
+    String reference = run(id);
+    try (Worker w = worker()) {
+      for (int seq = 1; seq <= steps; seq++) {
+        step(reference, seq);
+      }
+      awaitDone(reference, steps);
+    }
+    return reference;
   }
 }
