@@ -8,16 +8,19 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/jdk.sh
 echo "JDK: $JAVA_HOME"
-# A venv per requirements file, rebuilt when the file changes.
+# A venv per requirements file, rebuilt when the file changes, by uv (itself in .uv): from its
+# cache the second venv's torch is linked, not downloaded and unpacked again.
+[ -x .uv/bin/uv ] || { python3 -m venv .uv && .uv/bin/pip install -q --disable-pip-version-check uv==0.9.30; }
+export UV_NATIVE_TLS=1
 venv() {
   local dir=$1 reqs=$2
   shift 2
   if [ ! -x "$dir/bin/python" ] || ! cmp -s "$reqs" "$dir/$reqs"; then
     rm -rf "$dir"
-    python3 -m venv "$dir"
-    "$dir/bin/pip" install -q --disable-pip-version-check -r "$reqs"
+    .uv/bin/uv venv -q --python "$(command -v python3)" "$dir"
+    VIRTUAL_ENV=$dir .uv/bin/uv pip install -q -r "$reqs"
     for extra in "$@"; do
-      "$dir/bin/pip" install -q --disable-pip-version-check --no-deps "$extra"
+      VIRTUAL_ENV=$dir .uv/bin/uv pip install -q --no-deps "$extra"
     done
     cp "$reqs" "$dir/$reqs"
   fi
@@ -28,7 +31,7 @@ venv .venv-fuzz requirements-fuzz.txt
 # GPU workers build with -Pcuda (DESIGN §4): the engine must compile against that DJL too.
 mvn -B -ntp -q -Pcuda -pl worker -am compile
 mvn -B -ntp clean verify
-.venv/bin/python -m pytest -q web-contracts/src/test/python worker/src/test/python sdk/python/tests \
+.venv/bin/python -m pytest -q --durations=8 web-contracts/src/test/python worker/src/test/python sdk/python/tests \
   --ignore=web-contracts/src/test/python/current --ignore=sdk/python/tests/tinker_current
-.venv-tinker/bin/python -m pytest -q web-contracts/src/test/python/current sdk/python/tests/tinker_current
+.venv-tinker/bin/python -m pytest -q --durations=5 web-contracts/src/test/python/current sdk/python/tests/tinker_current
 (cd deploy/check && go run . -root ../..)

@@ -12,6 +12,7 @@ import errno
 import os
 import pathlib
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -67,9 +68,12 @@ def full(store):
 
 @contextlib.contextmanager
 def read_only(store):
-    r = subprocess.run(["mount", "-o", "remount,ro", str(store)], capture_output=True, text=True)
-    # Busy while a process holds a file there open or mapped, deleted ones included.
-    assert r.returncode == 0, r.stderr + "\n".join(holders(store))
+    # Busy while a process holds a file there open for writing (a snapshot the server writes after
+    # the last step, say) or mapped, deleted ones included: tried again until such writes are done.
+    deadline = time.monotonic() + 30
+    while (r := subprocess.run(["mount", "-o", "remount,ro", str(store)], capture_output=True, text=True)).returncode:
+        assert time.monotonic() < deadline, r.stderr + "\n".join(holders(store))
+        time.sleep(0.2)
     try:
         yield
     finally:

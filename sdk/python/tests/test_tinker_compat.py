@@ -24,7 +24,9 @@ def test_sft_loop_with_the_official_sdk(server, api_key):
     caps = service.get_server_capabilities()
     assert [m.model_name for m in caps.supported_models] == ["lathe-tiny"]
 
-    training = service.create_lora_training_client(base_model="lathe-tiny", rank=16)
+    # A fixed seed: from a random one, Adam at this rate on the tiny model now and then spikes for a
+    # step and recovers; the median of the last three steps is robust to one such step.
+    training = service.create_lora_training_client(base_model="lathe-tiny", rank=16, seed=7)
     info = training.get_info()
     assert info.model_data.model_name == "lathe-tiny" and info.lora_rank == 16
 
@@ -36,7 +38,7 @@ def test_sft_loop_with_the_official_sdk(server, api_key):
         step.result()
         losses.append(out.metrics["loss:sum"])
         assert len(out.loss_fn_outputs[0]["logprobs"].tolist()) == len(TEXT) - 1
-    assert losses[-1] < 0.6 * losses[0], losses
+    assert sorted(losses[-3:])[1] < 0.6 * losses[0], losses
 
     sampler = training.save_weights_and_get_sampling_client()
     result = sampler.sample(

@@ -35,7 +35,9 @@ def test_sft_loop_with_the_current_sdk(server, api_key):
     caps = tinker.RestClient(base_url=server.base_url, api_key=api_key).get_server_capabilities().result()
     assert [m.model_name for m in caps.supported_models] == ["lathe-tiny"]
 
-    training = service.create_lora_training_client(base_model="lathe-tiny", rank=16).result()
+    # Fixed seeds and the median of the last three steps: at these rates Adam on the tiny model now
+    # and then spikes for one step and recovers (test_tinker_compat.py).
+    training = service.create_lora_training_client(base_model="lathe-tiny", rank=16, seed=7).result()
     info = training.get_info()
     assert info.model_data.model_name == "lathe-tiny" and info.lora_rank == 16
 
@@ -47,7 +49,7 @@ def test_sft_loop_with_the_current_sdk(server, api_key):
         step.result()
         losses.append(out.metrics["loss:sum"])
         assert [len(o["logprobs"].tolist()) for o in out.loss_fn_outputs] == [len(TEXT) - 1] * 2
-    assert losses[-1] < 0.6 * losses[0], losses
+    assert sorted(losses[-3:])[1] < 0.6 * losses[0], losses
 
     sampler = training.save_weights_and_get_sampling_client().result()
     result = sampler.sample(
@@ -124,7 +126,7 @@ def test_checkpoints_resume_with_optimizer_state(server, api_key):
 
 def test_a_client_side_custom_loss_trains(server, api_key):
     service = tinker.ServiceClient(base_url=server.base_url, api_key=api_key)
-    training = service.create_lora_training_client(base_model="lathe-tiny", rank=8).result()
+    training = service.create_lora_training_client(base_model="lathe-tiny", rank=8, seed=7).result()
 
     def mean_nll(data, logprobs_list):
         loss = torch.stack([-lp.mean() for lp in logprobs_list]).sum()
@@ -136,7 +138,7 @@ def test_a_client_side_custom_loss_trains(server, api_key):
         training.optim_step(types.AdamParams(learning_rate=1e-2)).result()
         losses.append(out.metrics["loss:sum"])
         assert "surrogate_loss:sum" in out.metrics
-    assert losses[-1] < 0.7 * losses[0], losses
+    assert sorted(losses[-3:])[1] < 0.7 * losses[0], losses
 
 
 def test_prompt_logprobs_and_errors_reach_the_user(server, api_key):
