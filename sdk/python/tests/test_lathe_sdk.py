@@ -145,3 +145,41 @@ def test_server_errors_arrive_with_status_category_and_field(server, service, ap
     with pytest.raises(lathe.APIStatusError) as e:
         lathe.ServiceClient(base_url=server.base_url, api_key="tml-not-a-key")
     assert e.value.status == 401
+
+
+def test_the_forgetting_probe_measures_the_kl_from_the_base_model_per_step(server, service):
+    training = service.create_lora_training_client(base_model="lathe-tiny", rank=8, seed=5)
+    training.chunk_size = 2  # a probe set of five datums goes as three requests, joined here
+    probe = [datum(t) for t in (b"what the base knew", b"about trees", b"and rivers", b"long ago", b"ok")]
+    tokens = sum(len(d.model_input.to_ints()) for d in probe)
+
+    def kl():
+        out = training.forward(probe, kl_from_base=True).result()
+        per_token = [v for o in out.loss_fn_outputs for v in o["kl_from_base"].data]
+        assert [len(o["kl_from_base"].data) for o in out.loss_fn_outputs] == [len(d.model_input.to_ints()) for d in probe]
+        assert min(per_token) >= 0
+        assert out.metrics["kl_from_base:sum"] == pytest.approx(sum(per_token), rel=1e-5)
+        assert out.metrics["kl_from_base:mean"] == pytest.approx(sum(per_token) / tokens, rel=1e-5)
+        return out.metrics["kl_from_base:mean"]
+
+    measured = [kl()]
+    for _ in range(4):
+        training.forward_backward([datum()], "cross_entropy").result()
+        training.optim_step(AdamParams(learning_rate=1e-2)).result()
+        measured.append(kl())
+    assert measured[0] == 0  # a fresh adapter is the base model
+    assert measured[-1] > 1e-3 and measured[-1] > measured[1]  # training on one text moves the rest
+
+    # The server kept each step's mean over all three chunks, for the dashboard.
+    steps = server.admin("GET", f"/admin/v1/training_runs/{training.model_id}/metrics")["steps"]
+    kept = {s["step"]: s["kl_from_base"] for s in steps}
+    assert sorted(kept) == [0, 1, 2, 3, 4]
+    assert [kept[s] for s in range(5)] == pytest.approx(measured, rel=1e-5, abs=1e-12)
+
+    # Only forward measures it, and only as 0 or 1.
+    with pytest.raises(lathe.APIStatusError) as e:
+        training.forward_backward([datum()], "cross_entropy", {"kl_from_base": 1.0}).result()
+    assert e.value.status == 400 and e.value.field == "forward_backward_input.loss_fn_config.kl_from_base"
+    with pytest.raises(lathe.APIStatusError) as e:
+        training.forward([datum()], "cross_entropy", {"kl_from_base": 0.5}).result()
+    assert e.value.field == "forward_input.loss_fn_config.kl_from_base"

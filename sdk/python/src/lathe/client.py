@@ -203,8 +203,15 @@ class TrainingClient:
             return parts[0]
         return Combined(parts, _merge_outputs)
 
-    def forward(self, data, loss_fn: str = "cross_entropy", loss_fn_config: Optional[dict] = None):
-        """Logprobs (and the loss) without gradients."""
+    def forward(
+        self, data, loss_fn: str = "cross_entropy", loss_fn_config: Optional[dict] = None, kl_from_base: bool = False
+    ):
+        """Logprobs (and the loss) without gradients. With kl_from_base, the forgetting probe: each
+        datum's output also holds ``kl_from_base``, KL(adapter ‖ base model) of the next-token
+        distributions at each position, and the metrics ``kl_from_base:sum`` and ``:mean`` (per
+        token); the server keeps the mean per optimizer step for the dashboard."""
+        if kl_from_base:
+            loss_fn_config = dict(loss_fn_config or {}, kl_from_base=1.0)
         return self._fb("forward", data, loss_fn, loss_fn_config)
 
     def forward_backward(self, data, loss_fn: str = "cross_entropy", loss_fn_config: Optional[dict] = None):
@@ -375,10 +382,22 @@ def _without_none(body: dict) -> dict:
 
 
 def _merge_outputs(outputs: list[ForwardBackwardOutput]) -> ForwardBackwardOutput:
+    """Joins the chunks of one call: sums add up, means are weighted by each chunk's tokens."""
     metrics: dict[str, float] = {}
+    total = 0
     for o in outputs:
+        tokens = sum(len(x["logprobs"].data) for x in o.loss_fn_outputs)
+        total += tokens
         for k, v in o.metrics.items():
-            metrics[k] = metrics.get(k, 0.0) + v if k.endswith(":sum") else v
+            if k.endswith(":sum"):
+                metrics[k] = metrics.get(k, 0.0) + v
+            elif k.endswith(":mean"):
+                metrics[k] = metrics.get(k, 0.0) + v * tokens
+            else:
+                metrics[k] = v
+    for k in metrics:
+        if k.endswith(":mean"):
+            metrics[k] /= max(total, 1)
     return ForwardBackwardOutput(
         loss_fn_output_type=outputs[0].loss_fn_output_type,
         loss_fn_outputs=[x for o in outputs for x in o.loss_fn_outputs],

@@ -226,3 +226,15 @@ def test_what_lathe_does_not_serve_says_so(server, api_key):
         rest.copy_weights("tinker://run/weights/x", "proj-1").result()
     with pytest.raises(tinker.NotFoundError, match="no external weights"):
         rest.get_external_weights_urls("tinker://run-1/external_weights/x").result()
+
+
+def test_the_forgetting_probe_through_the_official_sdk(server, api_key):
+    service = tinker.ServiceClient(base_url=server.base_url, api_key=api_key)
+    training = service.create_lora_training_client(base_model="lathe-tiny", rank=4, seed=3).result()
+    training.forward_backward([datum()], "cross_entropy").result()
+    training.optim_step(types.AdamParams(learning_rate=1e-2)).result()
+    out = training.forward([datum(), datum()], "cross_entropy", {"kl_from_base": 1.0}).result()
+    kl = [o["kl_from_base"].tolist() for o in out.loss_fn_outputs]
+    assert [len(k) for k in kl] == [len(TEXT) - 1] * 2 and kl[0] == pytest.approx(kl[1], rel=1e-5, abs=1e-9)
+    assert out.metrics["kl_from_base:mean"] > 0
+    assert out.metrics["kl_from_base:sum"] == pytest.approx(sum(kl[0]) * 2, rel=1e-5)

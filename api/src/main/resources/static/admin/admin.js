@@ -241,7 +241,7 @@ function chart(id, title, steps, field, cls) {
   };
   add("text", { x: pad, y: 16 }, `${title} per step`);
   if (pts.length === 0) {
-    add("text", { x: pad, y: h / 2 }, "no steps yet");
+    add("text", { x: pad, y: h / 2 }, "nothing recorded yet");
     return svg;
   }
   const xs = pts.map((p) => p.step), ys = pts.map((p) => p[field]);
@@ -260,13 +260,17 @@ function chart(id, title, steps, field, cls) {
 
 async function runView(id) {
   const m = await api("GET", `/admin/v1/training_runs/${encodeURIComponent(id)}/metrics`);
-  const last = m.steps[m.steps.length - 1];
+  const steps = m.steps.filter((s) => s.grad_norm != null); // rows of optimizer steps, not only probes
+  const last = steps[steps.length - 1];
+  const probed = m.steps.filter((s) => s.kl_from_base != null);
+  const kl = probed.length ? `; KL from the base ${probed[probed.length - 1].kl_from_base.toFixed(4)} at step ${probed[probed.length - 1].step}` : "";
   return el("section", {},
     el("p", {}, el("a", { href: `#/tenants/${m.tenant_id}` }, "← tenant")),
     el("h1", {}, `Training run ${id}`),
-    el("p", { id: "run-summary" }, last ? `${m.steps.length} steps; last loss ${last.loss?.toFixed(4)}, grad norm ${last.grad_norm?.toFixed(4)}, learning rate ${last.learning_rate}` : "no optimizer steps yet"),
+    el("p", { id: "run-summary" }, (last ? `${steps.length} steps; last loss ${last.loss?.toFixed(4)}, grad norm ${last.grad_norm?.toFixed(4)}, learning rate ${last.learning_rate}` : "no optimizer steps yet") + kl),
     chart("loss-chart", "Loss (sum over the step's forward_backward)", m.steps, "loss", "loss"),
-    chart("grad-chart", "Gradient norm", m.steps, "grad_norm", "grad"));
+    chart("grad-chart", "Gradient norm", m.steps, "grad_norm", "grad"),
+    chart("kl-chart", "KL from the base model (mean per token of the probing forward)", m.steps, "kl_from_base", "kl"));
 }
 
 let liveTimer = null;

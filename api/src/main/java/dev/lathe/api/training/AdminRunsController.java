@@ -14,7 +14,10 @@ import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 
-/** Training runs for operators: a tenant's runs, and a run's per-step loss and grad norm. */
+/**
+ * Training runs for operators: a tenant's runs, and a run's per-step loss, grad norm and KL from
+ * the base model (its forgetting probe).
+ */
 @RestController
 @RequestMapping("/admin/v1")
 class AdminRunsController {
@@ -31,10 +34,19 @@ class AdminRunsController {
       int steps,
       Double lastLoss) {}
 
-  /** One optimizer step: the loss summed over its forward_backward calls, and the update. */
+  /**
+   * One optimizer step: the loss summed over its forward_backward calls, the update, and the mean
+   * KL from the base model per token over the probing forwards at that step (step 0: before any).
+   */
   @Wire
   record Step(
-      int step, Double loss, Double gradNorm, Double learningRate, long tokens, Instant time) {}
+      int step,
+      Double loss,
+      Double gradNorm,
+      Double learningRate,
+      long tokens,
+      Double klFromBase,
+      Instant time) {}
 
   private final JdbcClient jdbc;
   private final Tenants tenants;
@@ -79,7 +91,8 @@ class AdminRunsController {
             .orElseThrow(() -> ApiException.notFound("training_run_id", runId));
     List<Step> steps =
         jdbc.sql(
-                "SELECT step, loss, grad_norm, learning_rate, tokens, recorded_at FROM step_metrics"
+                "SELECT step, loss, grad_norm, learning_rate, tokens, kl_from_base_sum /"
+                    + " NULLIF(kl_from_base_tokens, 0), recorded_at FROM step_metrics"
                     + " WHERE training_run_id = ? ORDER BY step")
             .param(runId)
             .query(
@@ -90,7 +103,8 @@ class AdminRunsController {
                         (Double) rs.getObject(3),
                         (Double) rs.getObject(4),
                         rs.getLong(5),
-                        instant(rs, 6)))
+                        (Double) rs.getObject(6),
+                        instant(rs, 7)))
             .list();
     return Map.of("training_run_id", runId, "tenant_id", tenant, "steps", steps);
   }

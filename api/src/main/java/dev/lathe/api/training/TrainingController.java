@@ -1,5 +1,7 @@
 package dev.lathe.api.training;
 
+import static dev.lathe.contracts.training.ForwardBackwardInput.KL_FROM_BASE;
+
 import dev.lathe.api.auth.Caller;
 import dev.lathe.api.config.LatheProperties;
 import dev.lathe.api.future.Requests;
@@ -323,14 +325,29 @@ class TrainingController {
         }
       }
     }
-    if (total > limits.maxTokensPerRequest()) {
+    Double kl = in.lossFnConfig() == null ? null : in.lossFnConfig().get(KL_FROM_BASE);
+    String klField = field + ".loss_fn_config." + KL_FROM_BASE;
+    if (kl != null && !field.equals("forward_input")) {
+      throw ApiException.badRequest(klField, "is measured by forward only, not forward_backward");
+    }
+    if (kl != null && kl != 0 && kl != 1) {
+      throw ApiException.badRequest(klField, "must be 0 or 1");
+    }
+    // The forgetting probe runs every datum twice: on the adapter and on the base model.
+    long counted = kl != null && kl == 1 ? 2 * total : total;
+    if (counted > limits.maxTokensPerRequest()) {
       throw ApiException.badRequest(
           field + ".data",
-          total + " tokens exceed the limit of " + limits.maxTokensPerRequest() + " per call");
+          (counted == total
+                  ? total + " tokens"
+                  : total + " tokens, twice with " + KL_FROM_BASE + ",")
+              + " exceed the limit of "
+              + limits.maxTokensPerRequest()
+              + " per call");
     }
     if (in.lossFnConfig() != null) {
       for (var e : in.lossFnConfig().entrySet()) {
-        if (!CONFIG_KEYS.contains(e.getKey())) {
+        if (!CONFIG_KEYS.contains(e.getKey()) && !e.getKey().equals(KL_FROM_BASE)) {
           throw ApiException.badRequest(
               field + ".loss_fn_config." + e.getKey(), "is not a known option");
         }

@@ -125,6 +125,23 @@ abstract class ApiTestBase {
         Map.of("data", List.of(data), "loss_fn", "cross_entropy"));
   }
 
+  /** A forward that also measures the KL from the base model: the forgetting probe. */
+  static Map<String, Object> probe(String model, int seq, Object... data) {
+    return Map.of(
+        "model_id",
+        model,
+        "seq_id",
+        seq,
+        "forward_input",
+        Map.of(
+            "data",
+            List.of(data),
+            "loss_fn",
+            "cross_entropy",
+            "loss_fn_config",
+            Map.of("kl_from_base", 1)));
+  }
+
   static Map<String, Object> optimStep(String model, int seq, double lr) {
     return Map.of("model_id", model, "seq_id", seq, "adam_params", Map.of("learning_rate", lr));
   }

@@ -407,6 +407,26 @@ class BadRequestsTest extends ApiTestBase {
             400,
             "forward_backward_input.loss_fn_config.temperature",
             false));
+    String klFromBase = "\"loss_fn\":\"cross_entropy\",\"loss_fn_config\":{\"kl_from_base\":%s}";
+    t.add(
+        new Bad(
+            "the forgetting probe on forward_backward",
+            "POST",
+            "/api/v1/forward_backward",
+            fb(ok.replace("\"loss_fn\":\"cross_entropy\"", klFromBase.formatted("1"))),
+            400,
+            "forward_backward_input.loss_fn_config.kl_from_base",
+            false));
+    t.add(
+        new Bad(
+            "the forgetting probe set to 2",
+            "POST",
+            "/api/v1/forward",
+            fb(ok.replace("\"loss_fn\":\"cross_entropy\"", klFromBase.formatted("2")))
+                .replace("forward_backward_input", "forward_input"),
+            400,
+            "forward_input.loss_fn_config.kl_from_base",
+            false));
     t.add(
         new Bad(
             "unknown dtype",

@@ -1,10 +1,12 @@
 package dev.lathe.api.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
@@ -90,9 +92,13 @@ class DashboardBrowserTest extends ApiTestBase {
     assertThat(browser.findElements(By.cssSelector("#keys tr[data-key]"))).hasSize(1);
     shot("2-tenant-with-key");
 
-    // A short training loop through the API with the key the dashboard issued.
+    // A short training loop through the API with the key the dashboard issued, probed for its KL
+    // from the base model before the first step and after each.
     String model = newModel(apiKey, newSession(apiKey), 0, 8);
     int seq = 1;
+    Object probe = datum("what the base model knew");
+    List<Double> kl = new ArrayList<>();
+    kl.add(klFromBase(apiKey, model, seq++, probe));
     for (int step = 0; step < 5; step++) {
       String fb =
           http.post(
@@ -109,7 +115,10 @@ class DashboardBrowserTest extends ApiTestBase {
               .asString();
       http.result(apiKey, fb);
       http.result(apiKey, opt);
+      kl.add(klFromBase(apiKey, model, seq++, probe));
     }
+    assertThat(kl.getFirst()).isZero(); // B starts at zero: the adapter is the base model
+    assertThat(kl.getLast()).isPositive();
     JsonNode saved =
         http.result(
             apiKey,
@@ -141,7 +150,19 @@ class DashboardBrowserTest extends ApiTestBase {
                 .getAttribute("points")
                 .split(" "))
         .hasSize(5);
-    assertThat(browser.findElement(By.id("run-summary")).getText()).startsWith("5 steps");
+    WebElement klChart = browser.findElement(By.cssSelector("#kl-chart polyline.series"));
+    String[] points = klChart.getAttribute("points").trim().split(" ");
+    assertThat(points).hasSize(6); // steps 0 to 5
+    double lo = kl.stream().min(Double::compare).orElseThrow();
+    double hi = kl.stream().max(Double::compare).orElseThrow();
+    for (int i = 0; i < points.length; i++) { // the chart's 140 px from its lowest to its highest
+      double y = Double.parseDouble(points[i].split(",")[1]);
+      assertThat(y).isCloseTo(180 - 140 * (kl.get(i) - lo) / (hi - lo), within(0.06));
+    }
+    String summary = browser.findElement(By.id("run-summary")).getText();
+    assertThat(summary).startsWith("5 steps").endsWith(" at step 5");
+    String shown = summary.replaceAll(".*KL from the base ([0-9.]+) at step 5", "$1");
+    assertThat(Double.parseDouble(shown)).isCloseTo(kl.getLast(), within(1e-4));
     shot("4-run-loss-chart");
 
     browser.navigate().back();
@@ -171,5 +192,15 @@ class DashboardBrowserTest extends ApiTestBase {
     assertThat(workers.getText()).contains("lathe-tiny");
     shot("6-live");
     assertThat(List.of(SHOTS.toFile().list())).contains("4-run-loss-chart.png");
+  }
+
+  /** Runs the forgetting probe on the run's adapter as it is now: its mean KL per token. */
+  private double klFromBase(String apiKey, String model, int seq, Object datum) throws Exception {
+    String id =
+        http.post(apiKey, "/api/v1/forward", probe(model, seq, datum))
+            .json()
+            .get("request_id")
+            .asString();
+    return http.result(apiKey, id).get("metrics").get("kl_from_base:mean").asDouble();
   }
 }

@@ -76,12 +76,29 @@ public final class TrainingClient {
   /** Logprobs and loss without gradients. */
   public CompletableFuture<ForwardBackwardOutput> forward(
       List<Datum> data, LossFnType loss, Map<String, Double> config) {
+    return forward(data, loss, config, false);
+  }
+
+  /**
+   * Logprobs and loss without gradients; with {@code klFromBase}, the forgetting probe: each
+   * datum's output also holds {@code kl_from_base}, KL(adapter ‖ base model) of the next-token
+   * distributions at each position, and the metrics {@code kl_from_base:sum} and {@code :mean} (per
+   * token); the server keeps the mean per optimizer step for the dashboard.
+   */
+  public CompletableFuture<ForwardBackwardOutput> forward(
+      List<Datum> data, LossFnType loss, Map<String, Double> config, boolean klFromBase) {
+    Map<String, Double> sent = config;
+    if (klFromBase) {
+      sent = new LinkedHashMap<>(config == null ? Map.of() : config);
+      sent.put(ForwardBackwardInput.KL_FROM_BASE, 1.0);
+    }
+    Map<String, Double> options = sent;
     return chunked(
         data,
         chunk ->
             send(
                 "api/v1/forward",
-                s -> new ForwardRequest(new ForwardBackwardInput(chunk, loss, config), modelId, s),
+                s -> new ForwardRequest(new ForwardBackwardInput(chunk, loss, options), modelId, s),
                 ForwardBackwardOutput.class));
   }
 
@@ -230,14 +247,26 @@ public final class TrainingClient {
         .thenApply(x -> merge(parts.stream().map(CompletableFuture::join).toList()));
   }
 
+  /** Joins the chunks of one call: sums add up, means are weighted by each chunk's tokens. */
   private static ForwardBackwardOutput merge(List<ForwardBackwardOutput> parts) {
     List<Map<String, TensorData>> outputs = new ArrayList<>();
     Map<String, Double> metrics = new LinkedHashMap<>();
+    long total = 0;
     for (ForwardBackwardOutput p : parts) {
       outputs.addAll(p.lossFnOutputs());
+      long tokens =
+          p.lossFnOutputs().stream().mapToLong(o -> o.get("logprobs").data().size()).sum();
+      total += tokens;
       p.metrics()
-          .forEach((k, v) -> metrics.merge(k, v, k.endsWith(":sum") ? Double::sum : (a, b) -> b));
+          .forEach(
+              (k, v) ->
+                  metrics.merge(
+                      k,
+                      k.endsWith(":mean") ? v * tokens : v,
+                      k.endsWith(":sum") || k.endsWith(":mean") ? Double::sum : (a, b) -> b));
     }
+    long n = Math.max(total, 1);
+    metrics.replaceAll((k, v) -> k.endsWith(":mean") ? v / n : v);
     return new ForwardBackwardOutput(parts.getFirst().lossFnOutputType(), outputs, metrics);
   }
 }

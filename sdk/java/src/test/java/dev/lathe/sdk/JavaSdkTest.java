@@ -263,6 +263,24 @@ class JavaSdkTest extends WithServer {
     AdapterDiagnosticsResponse live = training.adapterDiagnostics(4, 0.9).join();
     assertThat(live.modelId()).isEqualTo(training.modelId());
     assertThat(live.modules()).isEqualTo(moved.modules()); // nothing trained since the save
+
+    // The forgetting probe: the same KL from the base model sent whole or in chunks.
+    List<Datum> probe = new ArrayList<>();
+    for (int i = 0; i < 5; i++) {
+      probe.add(datum("probe " + i + " of what the base knew"));
+    }
+    ForwardBackwardOutput whole =
+        training.forward(probe, LossFnType.CROSS_ENTROPY, null, true).join();
+    ForwardBackwardOutput chunked =
+        training.chunkSize(2).forward(probe, LossFnType.CROSS_ENTROPY, null, true).join();
+    double mean = whole.metrics().get("kl_from_base:mean");
+    assertThat(mean).isPositive();
+    assertThat(chunked.metrics().get("kl_from_base:mean"))
+        .isCloseTo(mean, Offset.offset(1e-6 * mean));
+    assertThat(chunked.metrics().get("kl_from_base:sum"))
+        .isCloseTo(whole.metrics().get("kl_from_base:sum"), Offset.offset(1e-6 * mean * 200));
+    assertThat(chunked.lossFnOutputs()).allSatisfy(o -> assertThat(o).containsKey("kl_from_base"));
+
     assertThatThrownBy(() -> service.adapterDiagnostics(after, 0, null).join())
         .isInstanceOf(CompletionException.class)
         .cause()

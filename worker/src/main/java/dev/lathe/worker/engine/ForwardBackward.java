@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.IntStream;
 
 /**
  * {@code forward} and {@code forward_backward} on a batch of examples: one padded forward pass,
@@ -26,6 +27,10 @@ import java.util.Map;
  * <p>A batch may fuse the jobs of many adapters: the rows of all jobs share one forward and one
  * backward pass over the frozen base model, each job's rows use its own adapter and loss, and each
  * adapter receives the gradient of its own jobs only.
+ *
+ * <p>A job that asks for its KL divergence from the base model runs each of its examples twice in
+ * the batch, on its adapter and on the plain base model, and compares the two next-token
+ * distributions at every position.
  */
 public final class ForwardBackward {
 
@@ -49,21 +54,36 @@ public final class ForwardBackward {
 
   /**
    * One request's share of a batch: its examples run on {@code adapter} (null: the base model) with
-   * its loss; {@code backward} adds the loss's gradient to the adapter.
+   * its loss; {@code backward} adds the loss's gradient to the adapter; {@code klFromBase} also
+   * measures, per token, KL(p_adapter ‖ p_base) of the next-token distributions (forward only).
    */
   public record Job(
       LoraAdapter adapter,
       List<Example> examples,
       LossFn loss,
       Map<String, Double> config,
-      boolean backward) {
+      boolean backward,
+      boolean klFromBase) {
 
     public Job {
       if (backward && adapter == null) {
         throw new IllegalArgumentException("backward needs an adapter");
       }
+      if (klFromBase && backward) {
+        throw new IllegalArgumentException(
+            "the KL from the base model is measured by forward only");
+      }
       examples = List.copyOf(examples);
       config = Map.copyOf(config);
+    }
+
+    public Job(
+        LoraAdapter adapter,
+        List<Example> examples,
+        LossFn loss,
+        Map<String, Double> config,
+        boolean backward) {
+      this(adapter, examples, loss, config, backward, false);
     }
 
     long tokens() {
@@ -71,8 +91,16 @@ public final class ForwardBackward {
     }
   }
 
-  /** Per-example log-probabilities of the targets, and the loss summed over all of them. */
-  public record Result(List<float[]> logprobs, double loss, long tokens) {}
+  /**
+   * Per-example log-probabilities of the targets, and the loss summed over all of them; with {@code
+   * klFromBase}, per-example KL from the base model at each position (else null).
+   */
+  public record Result(List<float[]> logprobs, double loss, long tokens, List<float[]> kl) {
+
+    Result(List<float[]> logprobs, double loss, long tokens) {
+      this(logprobs, loss, tokens, null);
+    }
+  }
 
   private ForwardBackward() {}
 
@@ -127,16 +155,19 @@ public final class ForwardBackward {
 
   /**
    * lp [B, T]: log-probability of each target; losses: one scalar per job; backwardLoss: the sum of
-   * the losses of the jobs that run backward.
+   * the losses of the jobs that run backward; kl: per job, its KL from the base [b, T] or null.
    */
-  private record Terms(NDArray lp, List<Double> losses, NDArray backwardLoss) {}
+  private record Terms(NDArray lp, List<Double> losses, NDArray backwardLoss, List<NDArray> kl) {}
 
   private static Terms terms(Llama model, Batch b) {
     NDArray logits = model.forward(b.tokens, b.lengths, b.lora, null); // [B, T, V]
-    NDArray lp = logits.logSoftmax(-1).gather(b.targets.expandDims(-1), -1).squeeze(-1); // [B, T]
+    NDArray logp = logits.logSoftmax(-1); // [B, T, V]
+    NDArray lp = logp.gather(b.targets.expandDims(-1), -1).squeeze(-1); // [B, T]
     List<Double> losses = new ArrayList<>(b.parts.size());
+    List<NDArray> kl = new ArrayList<>(b.parts.size());
     NDArray backwardLoss = null;
     for (Part p : b.parts) {
+      kl.add(p.baseRow < 0 ? null : klFromBase(logp, p));
       NDArray rows = lp.get(new NDIndex("{}:{}", p.firstRow, p.firstRow + p.rows)); // [b, T]
       NDArray terms = p.job.loss().terms(rows, p.inputs, p.job.config()).mul(p.mask); // [b, T]
       // Reported in fp64 so that a job's loss does not depend on what it was batched with;
@@ -147,18 +178,36 @@ public final class ForwardBackward {
         backwardLoss = backwardLoss == null ? loss : backwardLoss.add(loss);
       }
     }
-    return new Terms(lp, losses, backwardLoss);
+    return new Terms(lp, losses, backwardLoss, kl);
   }
 
-  /** A job's rows in the batch, with its loss inputs and mask [rows, T]. */
-  private record Part(Job job, int firstRow, int rows, Map<String, NDArray> inputs, NDArray mask) {}
+  /**
+   * Σ_v p_a·(log p_a − log p_b) at each position of the job's rows [b, T], ≥ 0; in fp32 at least
+   * (the difference of two close log-probabilities loses a half-precision model's digits).
+   */
+  private static NDArray klFromBase(NDArray logp, Part p) {
+    DataType type = logp.getDataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
+    NDArray a = logp.get(new NDIndex("{}:{}", p.firstRow, p.firstRow + p.rows)); // [b, T, V]
+    NDArray b = logp.get(new NDIndex("{}:{}", p.baseRow, p.baseRow + p.rows)); // [b, T, V]
+    a = a.toType(type, false);
+    b = b.toType(type, false);
+    NDArray kl = a.exp().mul(a.sub(b)).sum(new int[] {-1}); // [b, T]
+    return kl.maximum(0).mul(p.mask.toType(type, false)).toType(DataType.FLOAT32, false);
+  }
+
+  /**
+   * A job's rows in the batch, with its loss inputs and mask [rows, T]; baseRow: where the same
+   * examples run on the base model (-1: they do not).
+   */
+  private record Part(
+      Job job, int firstRow, int rows, int baseRow, Map<String, NDArray> inputs, NDArray mask) {}
 
   /** All jobs' examples right-padded to one [B, T] batch, rows grouped by job. */
   private record Batch(
       NDArray tokens, int[] lengths, NDArray targets, LoraHook lora, List<Part> parts) {
 
     static Batch of(List<Job> jobs, DataType dtype, NDManager m) {
-      int b = jobs.stream().mapToInt(j -> j.examples().size()).sum();
+      int b = jobs.stream().mapToInt(j -> j.examples().size() * (j.klFromBase() ? 2 : 1)).sum();
       int t =
           jobs.stream()
               .flatMap(j -> j.examples().stream())
@@ -173,17 +222,20 @@ public final class ForwardBackward {
       int row = 0;
       for (Job job : jobs) {
         int first = row;
-        for (Example e : job.examples()) {
-          lengths[row] = e.tokens().length;
-          double[] tt = e.inputs().get("target_tokens");
-          for (int i = 0; i < lengths[row]; i++) {
-            tokens[row * t + i] = e.tokens()[i];
-            targets[row * t + i] = tt == null ? 0 : (long) tt[i];
+        int baseRow = job.klFromBase() ? first + job.examples().size() : -1;
+        for (int copy = 0; copy < (job.klFromBase() ? 2 : 1); copy++) { // the second: on the base
+          for (Example e : job.examples()) {
+            lengths[row] = e.tokens().length;
+            double[] tt = e.inputs().get("target_tokens");
+            for (int i = 0; i < lengths[row]; i++) {
+              tokens[row * t + i] = e.tokens()[i];
+              targets[row * t + i] = tt == null ? 0 : (long) tt[i];
+            }
+            adapters.add(copy == 0 ? job.adapter() : null);
+            row++;
           }
-          adapters.add(job.adapter());
-          row++;
         }
-        parts.add(part(job, first, t, dtype, m));
+        parts.add(part(job, first, baseRow, t, dtype, m));
       }
       Shape shape = new Shape(b, t);
       return new Batch(
@@ -194,7 +246,8 @@ public final class ForwardBackward {
           parts);
     }
 
-    private static Part part(Job job, int firstRow, int t, DataType dtype, NDManager m) {
+    private static Part part(
+        Job job, int firstRow, int baseRow, int t, DataType dtype, NDManager m) {
       List<Example> examples = job.examples();
       int b = examples.size();
       double[] mask = new double[b * t];
@@ -217,7 +270,8 @@ public final class ForwardBackward {
       Shape shape = new Shape(b, t);
       Map<String, NDArray> inputs = new HashMap<>();
       padded.forEach((k, v) -> inputs.put(k, m.create(v, shape).toType(dtype, false)));
-      return new Part(job, firstRow, b, inputs, m.create(mask, shape).toType(dtype, false));
+      return new Part(
+          job, firstRow, b, baseRow, inputs, m.create(mask, shape).toType(dtype, false));
     }
 
     List<Result> results(Terms terms) {
@@ -227,17 +281,27 @@ public final class ForwardBackward {
       List<Result> out = new ArrayList<>(parts.size());
       for (int j = 0; j < parts.size(); j++) {
         Part p = parts.get(j);
-        List<float[]> rows = new ArrayList<>(p.rows);
-        long n = 0;
-        for (int r = p.firstRow; r < p.firstRow + p.rows; r++) {
-          float[] row = new float[lengths[r]];
-          System.arraycopy(all, r * t, row, 0, lengths[r]);
-          rows.add(row);
-          n += lengths[r];
-        }
-        out.add(new Result(rows, terms.losses().get(j), n));
+        NDArray kl = terms.kl().get(j);
+        out.add(
+            new Result(
+                rows(all, p.firstRow, p, t),
+                terms.losses().get(j),
+                IntStream.range(p.firstRow, p.firstRow + p.rows).mapToLong(r -> lengths[r]).sum(),
+                kl == null ? null : rows(kl.toFloatArray(), 0, p, t)));
       }
       return out;
+    }
+
+    /** The part's rows of a [*, t] array whose row {@code first} is the part's first row. */
+    private List<float[]> rows(float[] all, int first, Part p, int t) {
+      List<float[]> rows = new ArrayList<>(p.rows);
+      for (int r = 0; r < p.rows; r++) {
+        int len = lengths[p.firstRow + r];
+        float[] row = new float[len];
+        System.arraycopy(all, (first + r) * t, row, 0, len);
+        rows.add(row);
+      }
+      return rows;
     }
   }
 }

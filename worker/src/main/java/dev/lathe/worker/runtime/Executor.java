@@ -93,7 +93,7 @@ final class Executor implements AutoCloseable {
   private record Live(LoraAdapter adapter, RunState state) {}
 
   /** A request's result, the tokens it processed, and the optimizer step it took (or null). */
-  record Outcome(Object result, int tokens, WorkerStore.Step step) {
+  record Outcome(Object result, int tokens, WorkerStore.StepRecord step) {
 
     Outcome(Object result, int tokens) {
       this(result, tokens, null);
@@ -299,7 +299,8 @@ final class Executor implements AutoCloseable {
             lives.get(k).state().appliedSeq = r.seqId();
           }
           done.set(
-              jobOf.get(k), new Done(r, outcome(lives.get(k), jobs.get(k), results.get(k)), null));
+              jobOf.get(k),
+              new Done(r, outcome(r, lives.get(k), jobs.get(k), results.get(k)), null));
         }
       } catch (RuntimeException e) {
         for (int k : jobOf) {
@@ -317,26 +318,53 @@ final class Executor implements AutoCloseable {
     LossFn loss = LossFn.valueOf(in.lossFn().name());
     List<ForwardBackward.Example> examples =
         Inputs.examples(in.data(), loss, base.config().vocabSize());
-    Map<String, Double> config = in.lossFnConfig() == null ? Map.of() : in.lossFnConfig();
+    Map<String, Double> config =
+        new HashMap<>(in.lossFnConfig() == null ? Map.of() : in.lossFnConfig());
+    Double kl = config.remove(ForwardBackwardInput.KL_FROM_BASE); // not the loss's
     try {
-      return new ForwardBackward.Job(adapter, examples, loss, config, backward);
+      return new ForwardBackward.Job(
+          adapter, examples, loss, config, backward, kl != null && kl != 0);
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
   }
 
-  private static Outcome outcome(Live l, ForwardBackward.Job job, ForwardBackward.Result result) {
+  /** A forward_backward's loss and tokens, counted toward its run's next step. */
+  private static void account(Live l, ForwardBackward.Job job, ForwardBackward.Result result) {
     if (job.backward()) {
       l.state().loss += result.loss();
       l.state().tokens += result.tokens();
     }
+  }
+
+  private static Outcome outcome(
+      Claimed r, Live l, ForwardBackward.Job job, ForwardBackward.Result result) {
+    account(l, job, result);
     List<Map<String, TensorData>> outputs = new ArrayList<>(result.logprobs().size());
-    for (float[] lp : result.logprobs()) {
-      outputs.add(Map.of("logprobs", TensorData.ofFloats(lp)));
+    Map<String, Double> metrics = new LinkedHashMap<>();
+    metrics.put("loss:sum", result.loss());
+    double klSum = 0;
+    for (int i = 0; i < result.logprobs().size(); i++) {
+      Map<String, TensorData> out = new LinkedHashMap<>();
+      out.put("logprobs", TensorData.ofFloats(result.logprobs().get(i)));
+      if (result.kl() != null) {
+        float[] kl = result.kl().get(i);
+        out.put(ForwardBackwardInput.KL_FROM_BASE, TensorData.ofFloats(kl));
+        for (float v : kl) {
+          klSum += v;
+        }
+      }
+      outputs.add(out);
+    }
+    WorkerStore.Probe probe = null;
+    if (result.kl() != null) {
+      double mean = result.tokens() == 0 ? 0 : klSum / result.tokens();
+      metrics.put(ForwardBackwardInput.KL_FROM_BASE + ":sum", klSum);
+      metrics.put(ForwardBackwardInput.KL_FROM_BASE + ":mean", mean);
+      probe = new WorkerStore.Probe(r.modelId(), l.adapter().step(), klSum, result.tokens());
     }
     return new Outcome(
-        new ForwardBackwardOutput("ArrayRecord", outputs, Map.of("loss:sum", result.loss())),
-        (int) result.tokens());
+        new ForwardBackwardOutput("ArrayRecord", outputs, metrics), (int) result.tokens(), probe);
   }
 
   static RuntimeException asRuntime(Exception e) {
@@ -575,7 +603,7 @@ final class Executor implements AutoCloseable {
           ForwardBackwardRequest req =
               WireJson.mapper().treeToValue(logged.body(), ForwardBackwardRequest.class);
           ForwardBackward.Job job = job(adapter, req.forwardBackwardInput(), true);
-          outcome(l, job, ForwardBackward.run(base.llama(), List.of(job), manager).getFirst());
+          account(l, job, ForwardBackward.run(base.llama(), List.of(job), manager).getFirst());
         }
         st.appliedSeq = logged.seqId();
       }

@@ -138,7 +138,7 @@ public final class Worker implements AutoCloseable {
   private final java.util.concurrent.ExecutorService offLoop =
       java.util.concurrent.Executors.newSingleThreadExecutor(
           Thread.ofPlatform().name("lathe-diagnostics").daemon(true).factory());
-  private final java.util.concurrent.ConcurrentLinkedQueue<Executor.Done> doneOffLoop =
+  private final java.util.concurrent.ConcurrentLinkedQueue<OffLoop> doneOffLoop =
       new java.util.concurrent.ConcurrentLinkedQueue<>();
   private final Map<String, Long> resultsOut = new HashMap<>(); // run → nanoTime of its last result
   private long cycles;
@@ -590,13 +590,16 @@ public final class Worker implements AutoCloseable {
         ran = true;
       }
     }
-    for (Executor.Done d; (d = doneOffLoop.poll()) != null; ) {
-      finish(d, 0);
+    for (OffLoop d; (d = doneOffLoop.poll()) != null; ) {
+      finish(d.done(), d.runNanos());
       ran = true;
     }
     writeFinished();
     return ran;
   }
+
+  /** A request that ran off the loop, and for how long. */
+  private record OffLoop(Executor.Done done, long runNanos) {}
 
   /** Checks the request here, then runs it on its own thread; its end wakes the loop. */
   private void runOffLoop(Claimed c) {
@@ -609,13 +612,14 @@ public final class Worker implements AutoCloseable {
     }
     offLoop.execute(
         () -> {
+          long t0 = System.nanoTime();
           Executor.Done d;
           try {
             d = new Executor.Done(c, work.call(), null);
           } catch (Exception e) {
             d = new Executor.Done(c, null, Executor.asRuntime(e));
           }
-          doneOffLoop.add(d);
+          doneOffLoop.add(new OffLoop(d, System.nanoTime() - t0));
           signal();
         });
   }

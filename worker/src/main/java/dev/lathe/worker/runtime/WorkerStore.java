@@ -81,12 +81,12 @@ public final class WorkerStore {
 
   /**
    * How a request ended: done with its result (JSON) and tokens, or failed with an error and its
-   * category; an optim_step also carries the step to record.
+   * category; an optim_step or a probing forward also carries what to record of the run's step.
    */
   record Finished(
-      Claimed request, String result, int tokens, String error, String category, Step step) {
+      Claimed request, String result, int tokens, String error, String category, StepRecord step) {
 
-    static Finished done(Claimed r, String result, int tokens, Step step) {
+    static Finished done(Claimed r, String result, int tokens, StepRecord step) {
       return new Finished(r, result, tokens, null, null, step);
     }
 
@@ -95,8 +95,18 @@ public final class WorkerStore {
     }
   }
 
+  /** What a request records in its run's row of step_metrics for one step. */
+  sealed interface StepRecord permits Step, Probe {}
+
   /** An optimizer step of a run: its metrics row, and the run's current step. */
-  record Step(String modelId, int step, double loss, double gradNorm, double lr, long tokens) {}
+  record Step(String modelId, int step, double loss, double gradNorm, double lr, long tokens)
+      implements StepRecord {}
+
+  /**
+   * A forward's KL from the base model, summed over its {@code tokens}, measured on the adapter
+   * after {@code step} optimizer steps; added to what other probes of that step measured.
+   */
+  record Probe(String modelId, int step, double klSum, long tokens) implements StepRecord {}
 
   /**
    * Writes how the requests ended, in one transaction whatever their number (a clock cycle's
@@ -132,6 +142,14 @@ public final class WorkerStore {
                       + " ON CONFLICT (training_run_id, step) DO UPDATE SET loss = EXCLUDED.loss,"
                       + " grad_norm = EXCLUDED.grad_norm, learning_rate = EXCLUDED.learning_rate,"
                       + " tokens = EXCLUDED.tokens");
+          PreparedStatement probe =
+              c.prepareStatement(
+                  "INSERT INTO step_metrics (training_run_id, step, kl_from_base_sum,"
+                      + " kl_from_base_tokens) VALUES (?, ?, ?, ?) ON CONFLICT (training_run_id,"
+                      + " step) DO UPDATE SET kl_from_base_sum ="
+                      + " COALESCE(step_metrics.kl_from_base_sum, 0) + EXCLUDED.kl_from_base_sum,"
+                      + " kl_from_base_tokens = step_metrics.kl_from_base_tokens"
+                      + " + EXCLUDED.kl_from_base_tokens");
           PreparedStatement usage =
               c.prepareStatement(
                   "INSERT INTO usage_counters (tenant_id, bucket_start, tokens_trained,"
@@ -164,8 +182,14 @@ public final class WorkerStore {
             seq.setString(2, r.modelId());
             seq.addBatch();
           }
-          Step s = f.step();
-          if (s != null) {
+          if (f.step() instanceof Probe pr) {
+            probe.setString(1, pr.modelId());
+            probe.setInt(2, pr.step());
+            probe.setDouble(3, pr.klSum());
+            probe.setLong(4, pr.tokens());
+            probe.addBatch();
+          }
+          if (f.step() instanceof Step s) {
             current.setInt(1, s.step());
             current.setInt(2, s.step());
             current.setString(3, s.modelId());
@@ -194,6 +218,7 @@ public final class WorkerStore {
         seq.executeBatch();
         current.executeBatch();
         metrics.executeBatch();
+        probe.executeBatch();
         notify.setString(1, FINISHED_CHANNEL);
         notify.setArray(
             2,

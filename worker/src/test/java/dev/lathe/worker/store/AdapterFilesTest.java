@@ -193,10 +193,28 @@ class AdapterFilesTest extends WithTinyModel {
       PeftAdapter.save(adapter, "lathe-tiny", out.resolve("adapter"), false);
       NDArray tokens = manager.create(new long[][] {{3, 1, 4, 1, 5, 9, 2, 6}});
       NDArray logits = base.llama().forward(tokens, null, adapter.hook(), null);
+      // The forgetting probe on the same tokens: its KL from the base model per position.
+      int[] ids = {3, 1, 4, 1, 5, 9, 2, 6};
+      ForwardBackward.Job probe =
+          new ForwardBackward.Job(
+              adapter,
+              List.of(new ForwardBackward.Example(ids, Map.of("target_tokens", new double[8]))),
+              LossFn.CROSS_ENTROPY,
+              Map.of(),
+              false,
+              true);
+      float[] kl =
+          ForwardBackward.run(base.llama(), List.of(probe), manager).getFirst().kl().getFirst();
       Safetensors.write(
           out.resolve("expected.safetensors"),
           new java.util.LinkedHashMap<>(
-              Map.of("tokens", tokens.toType(DataType.FLOAT32, false), "logits", logits)),
+              Map.of(
+                  "tokens",
+                  tokens.toType(DataType.FLOAT32, false),
+                  "logits",
+                  logits,
+                  "kl_from_base",
+                  manager.create(kl).reshape(1, ids.length))),
           Map.of("model", TinyModel.dir().toString()));
     }
     assertThat(out.resolve("adapter/adapter_model.safetensors")).exists();
