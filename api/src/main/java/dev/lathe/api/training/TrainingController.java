@@ -228,11 +228,13 @@ class TrainingController {
     if (source.rank() != run.rank()
         || !a.trainAttn().equals(b.trainAttn())
         || !a.trainMlp().equals(b.trainMlp())
-        || !a.trainUnembed().equals(b.trainUnembed())) {
+        || !a.trainUnembed().equals(b.trainUnembed())
+        || !a.useDora().equals(b.useDora())) {
       throw ApiException.badRequest(
           "path",
           "the checkpoint's LoRA configuration (rank "
               + source.rank()
+              + (a.useDora() ? ", DoRA" : "")
               + ") differs from this model's");
     }
     return queue(caller, run, "load_weights", seq, req);

@@ -12,7 +12,9 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.engine.Scalars;
+import dev.lathe.worker.model.llama.Llama;
 import dev.lathe.worker.model.llama.LlamaConfig;
+import dev.lathe.worker.model.llama.LlamaWeights;
 import dev.lathe.worker.model.llama.LoraHook;
 import dev.lathe.worker.model.llama.Module;
 import java.util.ArrayList;
@@ -26,11 +28,28 @@ import java.util.Random;
  * One tenant's LoRA adapter: W' = W + s·B·A on each adapted linear, A [r, in] and B [out, r] in
  * PEFT's layout. A starts Kaiming-uniform from the seed and B at zero, so step 0 is the base model.
  * The parameters collect gradients; AdamW's moments live beside them.
+ *
+ * <p>A DoRA adapter also trains a magnitude m [out] per linear: W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖,
+ * the norm taken over each output row (PEFT's DoRA). m starts at ‖W‖ per row, so step 0 is still
+ * the base model. The gradient flows through the norm as well (PEFT detaches it to save memory;
+ * here it costs an [out, r] product, not an [out, in] one: see {@link #doraScale}).
  */
 public final class LoraAdapter implements AutoCloseable {
 
-  /** The A and B of one adapted linear, keyed by its PEFT module path. */
-  public record Pair(String path, int layer, Module module, NDArray a, NDArray b) {}
+  /** The A and B of one adapted linear, keyed by its PEFT module path; DoRA's m [out] or null. */
+  public record Pair(
+      String path, int layer, Module module, NDArray a, NDArray b, NDArray magnitude) {
+
+    /** A plain LoRA pair. */
+    public Pair(String path, int layer, Module module, NDArray a, NDArray b) {
+      this(path, layer, module, a, b, null);
+    }
+
+    /** The pair's tensors in parameter order: A, B, then m if it has one. */
+    List<NDArray> tensors() {
+      return magnitude == null ? List.of(a, b) : List.of(a, b, magnitude);
+    }
+  }
 
   private final LoraSpec spec;
   private final NDManager manager;
@@ -52,30 +71,37 @@ public final class LoraAdapter implements AutoCloseable {
     LoraAdapter.Pair any = given.values().iterator().next();
     DataType dtype = any.a().getDataType();
     this.scale = Scalars.of(manager, spec.scaling(), dtype);
-    offsets = new long[given.size() * 2 + 1];
-    NDList parts = new NDList(given.size() * 2);
-    int i = 0;
+    NDList parts = new NDList();
     for (Pair p : given.values()) {
-      for (NDArray w : List.of(p.a(), p.b())) {
-        parts.add(w.reshape(-1));
-        offsets[i + 1] = offsets[i] + w.size();
-        i++;
+      if ((p.magnitude() != null) != spec.dora()) {
+        throw new IllegalArgumentException(
+            p.path() + ": a DoRA adapter has a magnitude on every module, a LoRA adapter on none");
       }
+      for (NDArray w : p.tensors()) {
+        parts.add(w.reshape(-1));
+      }
+    }
+    offsets = new long[parts.size() + 1];
+    for (int i = 0; i < parts.size(); i++) {
+      offsets[i + 1] = offsets[i] + parts.get(i).size();
     }
     this.flat = NDArrays.concat(parts);
     parts.close();
     this.pairs = new LinkedHashMap<>();
-    i = 0;
+    int i = 0;
     for (Pair p : given.values()) {
       NDArray a = view(flat, i++, p.a().getShape());
       NDArray b = view(flat, i++, p.b().getShape());
-      p.a().close();
-      p.b().close();
-      Pair viewed = new Pair(p.path(), p.layer(), p.module(), a, b);
+      NDArray m = p.magnitude() == null ? null : view(flat, i++, p.magnitude().getShape());
+      Pair viewed = new Pair(p.path(), p.layer(), p.module(), a, b, m);
+      for (NDArray given1 : p.tensors()) {
+        given1.close();
+      }
       pairs.put(p.path(), viewed);
       byLayerModule.put(p.layer() + "/" + p.module(), viewed);
-      a.setRequiresGradient(true);
-      b.setRequiresGradient(true);
+      for (NDArray w : viewed.tensors()) {
+        w.setRequiresGradient(true);
+      }
     }
     NDScope.unregister(scale, flat);
   }
@@ -87,8 +113,26 @@ public final class LoraAdapter implements AutoCloseable {
     return v;
   }
 
-  /** A fresh adapter for a model: A ~ U(±1/√in) from the seed (PEFT's Kaiming-uniform), B = 0. */
+  /**
+   * A fresh LoRA adapter for a model: A ~ U(±1/√in) from the seed (PEFT's Kaiming-uniform), B = 0.
+   *
+   * @throws IllegalArgumentException for a DoRA spec, whose magnitudes start at the base weights'
+   *     (see {@link #create(Llama, LoraSpec, NDManager, DataType)})
+   */
   public static LoraAdapter create(LlamaConfig c, LoraSpec spec, NDManager parent, DataType dtype) {
+    if (spec.dora()) {
+      throw new IllegalArgumentException("a DoRA adapter is created from the model's weights");
+    }
+    return create(c, null, spec, parent, dtype);
+  }
+
+  /** A fresh adapter for a model, LoRA or DoRA (m = ‖W‖ per output row). */
+  public static LoraAdapter create(Llama model, LoraSpec spec, NDManager parent, DataType dtype) {
+    return create(model.config(), model.weights(), spec, parent, dtype);
+  }
+
+  private static LoraAdapter create(
+      LlamaConfig c, LlamaWeights weights, LoraSpec spec, NDManager parent, DataType dtype) {
     NDManager m = parent.newSubManager();
     Map<String, Pair> pairs = new LinkedHashMap<>();
     for (Slot s : slots(c, spec)) {
@@ -102,10 +146,22 @@ public final class LoraAdapter implements AutoCloseable {
       }
       NDArray aw = m.create(a, new Shape(spec.rank(), in)).toType(dtype, false);
       NDArray bw = m.zeros(new Shape(out, spec.rank()), dtype);
+      NDArray mw = spec.dora() ? rowNorms(weights.weight(s.layer(), s.module()), dtype, m) : null;
       NDScope.unregister(aw, bw); // the adapter outlives any scope it is created in
-      pairs.put(s.path(), new Pair(s.path(), s.layer(), s.module(), aw, bw));
+      pairs.put(s.path(), new Pair(s.path(), s.layer(), s.module(), aw, bw, mw));
     }
     return new LoraAdapter(spec, m, pairs);
+  }
+
+  /** ‖W‖ of each output row [out] of a weight [out, in], in {@code m}. */
+  private static NDArray rowNorms(NDArray weight, DataType dtype, NDManager m) {
+    try (NDScope scope = new NDScope()) {
+      scope.suppressNotUsedWarning();
+      NDArray norms = weight.toType(dtype, true).square().sum(new int[] {1}).sqrt(); // [out]
+      NDScope.unregister(norms);
+      norms.attach(m);
+      return norms;
+    }
   }
 
   /** An adapter from A and B arrays that live in {@code m}, which the adapter then owns. */
@@ -156,12 +212,17 @@ public final class LoraAdapter implements AutoCloseable {
   /** A trainable tensor under its PEFT name; {@code isB} for LoRA+'s separate learning rate. */
   public record Param(String name, NDArray value, boolean isB) {}
 
-  /** Every trainable parameter, A then B of each module, named as PEFT names them. */
+  /**
+   * Every trainable parameter, A then B (then DoRA's m) of each module, named as PEFT names them.
+   */
   public List<Param> parameters() {
-    List<Param> out = new ArrayList<>(pairs.size() * 2);
+    List<Param> out = new ArrayList<>(pairs.size() * 3);
     for (Pair p : pairs.values()) {
       out.add(new Param(peftName(p.path(), "A"), p.a(), false));
       out.add(new Param(peftName(p.path(), "B"), p.b(), true));
+      if (p.magnitude() != null) {
+        out.add(new Param(magnitudeName(p.path()), p.magnitude(), false));
+      }
     }
     return out;
   }
@@ -172,6 +233,14 @@ public final class LoraAdapter implements AutoCloseable {
    */
   public static String peftName(String modulePath, String ab) {
     return "base_model.model." + modulePath + ".lora_" + ab + ".weight";
+  }
+
+  /**
+   * PEFT's name of DoRA's magnitude, e.g. {@code
+   * base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector}.
+   */
+  public static String magnitudeName(String modulePath) {
+    return "base_model.model." + modulePath + ".lora_magnitude_vector";
   }
 
   /** AdamW's first and second moments of a parameter [m, v], created at zero on first use. */
@@ -219,19 +288,43 @@ public final class LoraAdapter implements AutoCloseable {
 
   /** Where the B parameters lie in the flat buffer: [from, to) of each, for LoRA+'s rate. */
   public long[][] bRanges() {
-    long[][] out = new long[pairs.size()][];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = new long[] {offsets[2 * i + 1], offsets[2 * i + 2]};
+    List<Param> params = parameters();
+    List<long[]> out = new ArrayList<>(pairs.size());
+    for (int i = 0; i < params.size(); i++) {
+      if (params.get(i).isB()) {
+        out.add(new long[] {offsets[i], offsets[i + 1]});
+      }
     }
-    return out;
+    return out.toArray(long[][]::new);
   }
 
   /** This adapter applied to every row of a batch. */
   public LoraHook hook() {
-    return (layer, module, x, y) -> {
-      NDArray d = delta(layer, module, x);
-      return d == null ? y : y.add(d);
+    return (layer, module, x, weight, y) -> {
+      Pair p = byLayerModule.get(layer + "/" + module);
+      if (p == null) {
+        return y;
+      }
+      NDArray out = y.add(delta(p, x)); // x·(W + s·B·A)ᵀ [B, T, out]
+      return p.magnitude() == null ? out : out.mul(doraScale(p, weight)); // · m/‖W + s·B·A‖ [out]
     };
+  }
+
+  /**
+   * DoRA's m / ‖W + s·B·A‖ of each output row [out], for a pair with a magnitude and its frozen
+   * weight W [out, in]. The squared norm expands to ‖W_i‖² + 2s·⟨W_i, (B·A)_i⟩ + s²·‖(B·A)_i‖²,
+   * with ⟨W_i, (B·A)_i⟩ = Σ_k B_ik (W·Aᵀ)_ik and ‖(B·A)_i‖² = B_i (A·Aᵀ) B_iᵀ: products of [out, r]
+   * and [r, r], so that W + s·B·A [out, in] is never formed.
+   */
+  public NDArray doraScale(Pair p, NDArray weight) {
+    int[] rows = {1};
+    NDArray wa = weight.matMul(p.a().transpose()); // W·Aᵀ [out, r]
+    NDArray gram = p.a().matMul(p.a().transpose()); // A·Aᵀ [r, r]
+    NDArray cross = p.b().mul(wa).sum(rows); // ⟨W_i, (B·A)_i⟩ [out]
+    NDArray own = p.b().matMul(gram).mul(p.b()).sum(rows); // ‖(B·A)_i‖² [out]
+    NDArray squared =
+        weight.square().sum(rows).add(cross.mul(scale).mul(2)).add(own.mul(scale.square()));
+    return p.magnitude().div(squared.maximum(Float.MIN_NORMAL).sqrt()); // [out]
   }
 
   /** The A and B this adapter has for the linear at {@code layer}/{@code module}, or null. */
@@ -245,9 +338,10 @@ public final class LoraAdapter implements AutoCloseable {
    */
   public NDArray delta(int layer, Module module, NDArray x) {
     Pair p = byLayerModule.get(layer + "/" + module);
-    if (p == null) {
-      return null;
-    }
+    return p == null ? null : delta(p, x);
+  }
+
+  private NDArray delta(Pair p, NDArray x) {
     // x [B, T, in] · Aᵀ [in, r] · Bᵀ [r, out] · s
     return x.matMul(p.a().transpose()).matMul(p.b().transpose()).mul(scale);
   }
@@ -265,12 +359,18 @@ public final class LoraAdapter implements AutoCloseable {
 
     /** Bytes held. */
     public long bytes() {
-      return pairs.stream().mapToLong(p -> p.a().bytes() + p.b().bytes()).sum();
+      return pairs.stream().flatMap(p -> p.tensors().stream()).mapToLong(HostTensor::bytes).sum();
     }
   }
 
-  /** One adapted linear in host memory. */
-  public record HostPair(String path, int layer, Module module, HostTensor a, HostTensor b) {}
+  /** One adapted linear in host memory; {@code magnitude} is null but for DoRA. */
+  public record HostPair(
+      String path, int layer, Module module, HostTensor a, HostTensor b, HostTensor magnitude) {
+
+    List<HostTensor> tensors() {
+      return magnitude == null ? List.of(a, b) : List.of(a, b, magnitude);
+    }
+  }
 
   /** A parameter with its gradient and first and second moments, in float32. */
   public record HostTensor(long[] shape, float[] value, float[] grad, float[] m, float[] v) {
@@ -283,10 +383,13 @@ public final class LoraAdapter implements AutoCloseable {
   /** Copies this adapter to host memory; the adapter itself is left as it was. */
   public Host toHost() {
     List<HostPair> out = new ArrayList<>(pairs.size());
+    List<Param> params = parameters();
+    int i = 0;
     for (Pair p : pairs.values()) {
-      HostTensor a = host(new Param(peftName(p.path(), "A"), p.a(), false));
-      HostTensor b = host(new Param(peftName(p.path(), "B"), p.b(), true));
-      out.add(new HostPair(p.path(), p.layer(), p.module(), a, b));
+      HostTensor a = host(params.get(i++));
+      HostTensor b = host(params.get(i++));
+      HostTensor m = p.magnitude() == null ? null : host(params.get(i++));
+      out.add(new HostPair(p.path(), p.layer(), p.module(), a, b, m));
     }
     return new Host(spec, step, out);
   }
@@ -310,23 +413,25 @@ public final class LoraAdapter implements AutoCloseable {
   public static LoraAdapter fromHost(Host host, NDManager parent, DataType dtype) {
     NDManager m = parent.newSubManager();
     Map<String, Pair> pairs = new LinkedHashMap<>();
-    List<HostTensor[]> restore = new ArrayList<>();
+    List<HostTensor> restore = new ArrayList<>(); // in parameter order
     for (HostPair h : host.pairs()) {
       NDArray a = device(m, h.a().value(), h.a().shape(), dtype);
       NDArray b = device(m, h.b().value(), h.b().shape(), dtype);
-      pairs.put(h.path(), new Pair(h.path(), h.layer(), h.module(), a, b));
-      restore.add(new HostTensor[] {h.a(), h.b()});
+      NDArray mag =
+          h.magnitude() == null
+              ? null
+              : device(m, h.magnitude().value(), h.magnitude().shape(), dtype);
+      pairs.put(h.path(), new Pair(h.path(), h.layer(), h.module(), a, b, mag));
+      restore.addAll(h.tensors());
     }
     LoraAdapter adapter = new LoraAdapter(host.spec(), m, pairs);
     Map<String, NDArray> grads = new LinkedHashMap<>();
     try (NDManager tmp = m.newSubManager()) {
-      int i = 0;
-      for (Pair p : pairs.values()) {
-        HostTensor[] ab = restore.get(i++);
-        adapter.restoreMoments(new Param(peftName(p.path(), "A"), p.a(), false), ab[0], tmp, dtype);
-        adapter.restoreMoments(new Param(peftName(p.path(), "B"), p.b(), true), ab[1], tmp, dtype);
-        grads.put(peftName(p.path(), "A"), device(tmp, ab[0].grad(), ab[0].shape(), dtype));
-        grads.put(peftName(p.path(), "B"), device(tmp, ab[1].grad(), ab[1].shape(), dtype));
+      List<Param> params = adapter.parameters();
+      for (int i = 0; i < params.size(); i++) {
+        HostTensor t = restore.get(i);
+        adapter.restoreMoments(params.get(i), t, tmp, dtype);
+        grads.put(params.get(i).name(), device(tmp, t.grad(), t.shape(), dtype));
       }
       adapter.addGradients(grads);
     }
@@ -379,8 +484,10 @@ public final class LoraAdapter implements AutoCloseable {
     NDArray[] mv = flatMoments();
     List<Frozen.Slot> layout = new ArrayList<>(pairs.size());
     for (Pair p : pairs.values()) {
+      Shape mag = p.magnitude() == null ? null : p.magnitude().getShape();
       layout.add(
-          new Frozen.Slot(p.path(), p.layer(), p.module(), p.a().getShape(), p.b().getShape()));
+          new Frozen.Slot(
+              p.path(), p.layer(), p.module(), p.a().getShape(), p.b().getShape(), mag));
     }
     // Copies belong to the adapter's manager as made: moved to the Frozen's own, so that closing it
     // frees them (and out of any scope, which would free them under the snapshot thread).
@@ -403,8 +510,8 @@ public final class LoraAdapter implements AutoCloseable {
       NDArray v)
       implements AutoCloseable {
 
-    /** Where a module's A and B sit, and their shapes. */
-    public record Slot(String path, int layer, Module module, Shape a, Shape b) {}
+    /** Where a module's A and B (and DoRA's m, or null) sit, and their shapes. */
+    public record Slot(String path, int layer, Module module, Shape a, Shape b, Shape magnitude) {}
 
     @Override
     public void close() {

@@ -24,10 +24,13 @@ import java.util.Optional;
  * slicing per adapter per linear, in the forward and again in the backward, which dominates a small
  * batch of many tenants.
  *
+ * <p>DoRA adapters sit in the same stacks; their rows' outputs are then scaled per output by that
+ * adapter's m / ‖W + s·B·A‖ (picked like the rest; 1 for the other rows).
+ *
  * <p>A linear's stacks are built when it is first applied, in the gradient mode of that moment:
  * built while recording (a fused forward_backward), the gradient flows back through them to each
  * adapter's own A and B, from its own rows only; built for decoding, they are reused by every step
- * until the batch's rows change.
+ * until the batch's rows change (DoRA's scales too: they depend on the weights alone).
  */
 public final class LoraGather implements LoraHook, AutoCloseable {
 
@@ -49,12 +52,13 @@ public final class LoraGather implements LoraHook, AutoCloseable {
 
   /**
    * The hook for a batch whose row r uses {@code rows.get(r)} (null: the base model): that
-   * adapter's own when every row uses the same one (or none), else a {@link LoraGather} (close it
-   * when the batch is done with; it is also closed with {@code parent}).
+   * adapter's own when every row uses the same LoRA adapter (or none), else a {@link LoraGather}
+   * (close it when the batch is done with; it is also closed with {@code parent}). A DoRA adapter
+   * is always gathered, so that decoding computes its scales once, not at every step.
    */
   public static LoraHook forRows(List<LoraAdapter> rows, DataType dtype, NDManager parent) {
     LoraAdapter first = rows.getFirst();
-    if (rows.stream().allMatch(a -> a == first)) {
+    if (rows.stream().allMatch(a -> a == first) && (first == null || !first.spec().dora())) {
       return first == null ? LoraHook.NONE : first.hook();
     }
     return of(rows, dtype, parent);
@@ -89,9 +93,10 @@ public final class LoraGather implements LoraHook, AutoCloseable {
   }
 
   @Override
-  public NDArray apply(int layer, Module module, NDArray x, NDArray y) {
+  public NDArray apply(int layer, Module module, NDArray x, NDArray weight, NDArray y) {
     Optional<NDArray[]> s =
-        stacks.computeIfAbsent(layer + "/" + module, k -> stack(layer, module, x.getDataType()));
+        stacks.computeIfAbsent(
+            layer + "/" + module, k -> stack(layer, module, weight, x.getDataType()));
     if (s.isEmpty()) {
       return y;
     }
@@ -99,7 +104,13 @@ public final class LoraGather implements LoraHook, AutoCloseable {
     // too, where a gather's would scatter-add into the stack one row at a time).
     NDArray a = pick(select, s.get()[0]).transpose(0, 2, 1); // [B, in, R]
     NDArray b = pick(selectScaled, s.get()[1]).transpose(0, 2, 1); // [B, R, out]
-    return y.add(x.matMul(a).matMul(b)); // [B, T, in]·[B, in, R]·[B, R, out]
+    NDArray out = y.add(x.matMul(a).matMul(b)); // [B, T, in]·[B, in, R]·[B, R, out]
+    if (s.get().length == 2) {
+      return out;
+    }
+    // DoRA: each row's scale minus 1 is picked (0 for base rows), then 1 added back.
+    NDArray scales = pick(select, s.get()[2]).add(1); // [B, 1, out]
+    return out.mul(scales);
   }
 
   /** rows [B, U] · stack [U, d1, d2] → [B, d1, d2]. */
@@ -111,9 +122,10 @@ public final class LoraGather implements LoraHook, AutoCloseable {
 
   /**
    * Every adapter's A [U, R, in] and B [U, out, R] for one linear, padded to rank R (zeros for an
-   * adapter that does not adapt it); empty if none does.
+   * adapter that does not adapt it), and if any is DoRA their scales minus 1 [U, 1, out] (0 for the
+   * others); empty if none adapts it.
    */
-  private Optional<NDArray[]> stack(int layer, Module module, DataType dtype) {
+  private Optional<NDArray[]> stack(int layer, Module module, NDArray weight, DataType dtype) {
     List<LoraAdapter.Pair> pairs = new ArrayList<>();
     LoraAdapter.Pair any = null;
     for (LoraAdapter a : adapters) {
@@ -128,12 +140,24 @@ public final class LoraGather implements LoraHook, AutoCloseable {
     long out = any.b().getShape().get(0);
     NDList as = new NDList();
     NDList bs = new NDList();
-    for (LoraAdapter.Pair p : pairs) {
+    NDList scales = new NDList();
+    boolean dora = pairs.stream().anyMatch(p -> p != null && p.magnitude() != null);
+    for (int u = 0; u < pairs.size(); u++) {
+      LoraAdapter.Pair p = pairs.get(u);
       long r = p == null ? 0 : p.a().getShape().get(0);
       as.add(padded(p == null ? null : p.a(), new Shape(rank - r, in), 0, dtype));
       bs.add(padded(p == null ? null : p.b(), new Shape(out, rank - r), 1, dtype));
+      if (dora) {
+        scales.add(
+            p == null || p.magnitude() == null
+                ? manager.zeros(new Shape(1, out), dtype)
+                : adapters.get(u).doraScale(p, weight).sub(1).reshape(1, out));
+      }
     }
-    NDArray[] pair = {NDArrays.stack(as), NDArrays.stack(bs)};
+    NDArray[] pair =
+        dora
+            ? new NDArray[] {NDArrays.stack(as), NDArrays.stack(bs), NDArrays.stack(scales)}
+            : new NDArray[] {NDArrays.stack(as), NDArrays.stack(bs)};
     // Kept (and closed) with this hook; while recording, still part of the graph.
     NDScope.unregister(pair);
     for (NDArray p : pair) {

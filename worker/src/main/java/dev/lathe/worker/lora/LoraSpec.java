@@ -6,11 +6,17 @@ import java.util.Set;
 
 /**
  * How an adapter is shaped and scaled: rank r, alpha (scaling α/r, or α/√r with rsLoRA), the seed
- * of A's initialisation, the modules it adapts, and LoRA+'s learning-rate ratio for B (1 = plain
- * LoRA).
+ * of A's initialisation, the modules it adapts, LoRA+'s learning-rate ratio for B (1 = plain LoRA),
+ * and whether it is DoRA (a trained magnitude per output row times the direction W + s·B·A).
  */
 public record LoraSpec(
-    int rank, double alpha, long seed, Set<Module> targets, boolean rslora, double loraPlusRatio) {
+    int rank,
+    double alpha,
+    long seed,
+    Set<Module> targets,
+    boolean rslora,
+    double loraPlusRatio,
+    boolean dora) {
 
   public static final double DEFAULT_ALPHA = 32;
 
@@ -32,7 +38,12 @@ public record LoraSpec(
 
   /** Tinker's defaults for a rank: α = 32, every module, no rsLoRA, no LoRA+. */
   public static LoraSpec of(int rank, long seed) {
-    return new LoraSpec(rank, DEFAULT_ALPHA, seed, EnumSet.allOf(Module.class), false, 1.0);
+    return new LoraSpec(rank, DEFAULT_ALPHA, seed, EnumSet.allOf(Module.class), false, 1.0, false);
+  }
+
+  /** This spec with DoRA on or off. */
+  public LoraSpec withDora(boolean on) {
+    return new LoraSpec(rank, alpha, seed, targets, rslora, loraPlusRatio, on);
   }
 
   /** The modules Tinker's {@code train_attn}, {@code train_mlp}, {@code train_unembed} select. */

@@ -255,8 +255,9 @@ final class Executor implements AutoCloseable {
             run.seed(),
             LoraSpec.targets(config.trainAttn(), config.trainMlp(), config.trainUnembed()),
             false,
-            1.0);
-    LoraAdapter adapter = LoraAdapter.create(base.config(), spec, manager, DataType.FLOAT32);
+            1.0,
+            config.useDora());
+    LoraAdapter adapter = LoraAdapter.create(base.llama(), spec, manager, DataType.FLOAT32);
     Live l = replaceLive(r.modelId(), adapter);
     return snapshot(run, l, r.seqId(), new CreateModelResponse(r.modelId()));
   }

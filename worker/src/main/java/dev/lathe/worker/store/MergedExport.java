@@ -17,8 +17,9 @@ import java.util.Map;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
- * Writes base + adapter as one plain Hugging Face model: every adapted weight becomes W + s·B·A, so
- * the result loads anywhere without PEFT. A merged lm_head is written untied.
+ * Writes base + adapter as one plain Hugging Face model: every adapted weight becomes W + s·B·A
+ * (DoRA: m ⊙ (W + s·B·A) / ‖W + s·B·A‖ per output row), so the result loads anywhere without PEFT.
+ * A merged lm_head is written untied.
  */
 public final class MergedExport {
 
@@ -50,7 +51,13 @@ public final class MergedExport {
       for (var e : byWeight.entrySet()) {
         LoraAdapter.Pair p = e.getValue();
         NDArray delta = p.b().matMul(p.a()).mul(s).toType(DataType.FLOAT32, false); // [out, in]
-        out.put(e.getKey(), out.get(e.getKey()).add(delta));
+        NDArray merged = out.get(e.getKey()).add(delta); // W + s·B·A
+        if (p.magnitude() != null) { // DoRA: m ⊙ (W + s·B·A) / ‖W + s·B·A‖ per output row
+          NDArray norms = merged.square().sum(new int[] {1}, true).sqrt(); // [out, 1]
+          NDArray mag = p.magnitude().toType(DataType.FLOAT32, false).reshape(-1, 1); // [out, 1]
+          merged = merged.mul(mag.div(norms));
+        }
+        out.put(e.getKey(), merged);
       }
       Safetensors.write(dir.resolve("model.safetensors"), out, Map.of("format", "pt"));
     }

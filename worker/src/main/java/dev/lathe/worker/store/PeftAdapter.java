@@ -27,7 +27,8 @@ import tools.jackson.databind.node.ObjectNode;
 
 /**
  * Adapters on disk in Hugging Face PEFT's layout, so PEFT and vLLM load them: {@code
- * adapter_config.json} and {@code adapter_model.safetensors}. A resumable checkpoint adds {@code
+ * adapter_config.json} and {@code adapter_model.safetensors} (with {@code use_dora} and each
+ * module's {@code lora_magnitude_vector} for DoRA). A resumable checkpoint adds {@code
  * optimizer.safetensors} with AdamW's moments and step.
  */
 public final class PeftAdapter {
@@ -102,10 +103,16 @@ public final class PeftAdapter {
       List<Safetensors.Raw> state = new ArrayList<>();
       int at = 0;
       for (LoraAdapter.Frozen.Slot slot : frozen.layout()) {
-        for (String ab : List.of("A", "B")) {
-          long[] shape = (ab.equals("A") ? slot.a() : slot.b()).getShape();
-          int bytes = Math.toIntExact(new Shape(shape).size() * width);
-          String name = LoraAdapter.peftName(slot.path(), ab);
+        Map<String, Shape> parts = new LinkedHashMap<>(); // in parameter order
+        parts.put(LoraAdapter.peftName(slot.path(), "A"), slot.a());
+        parts.put(LoraAdapter.peftName(slot.path(), "B"), slot.b());
+        if (slot.magnitude() != null) {
+          parts.put(LoraAdapter.magnitudeName(slot.path()), slot.magnitude());
+        }
+        for (var part : parts.entrySet()) {
+          long[] shape = part.getValue().getShape();
+          int bytes = Math.toIntExact(part.getValue().size() * width);
+          String name = part.getKey();
           weights.add(new Safetensors.Raw(name, f64, shape, values.slice(at, bytes)));
           state.add(new Safetensors.Raw("exp_avg." + name, f64, shape, m.slice(at, bytes)));
           state.add(new Safetensors.Raw("exp_avg_sq." + name, f64, shape, v.slice(at, bytes)));
@@ -131,6 +138,7 @@ public final class PeftAdapter {
     config.put("r", spec.rank()).put("lora_alpha", spec.alpha());
     config.put("use_rslora", spec.rslora()).put("lora_dropout", 0.0).put("bias", "none");
     config.put("fan_in_fan_out", false).put("inference_mode", true);
+    config.put("use_dora", spec.dora());
     var targets = config.putArray("target_modules");
     spec.targets().stream().sorted().forEach(m -> targets.add(m.shortName()));
     config.putObject("lathe").put("seed", spec.seed()).put("lora_plus_ratio", spec.loraPlusRatio());
@@ -171,7 +179,8 @@ public final class PeftAdapter {
           lathe.path("seed").asLong(0),
           targets,
           c.path("use_rslora").asBoolean(false),
-          lathe.path("lora_plus_ratio").asDouble(1.0));
+          lathe.path("lora_plus_ratio").asDouble(1.0),
+          c.path("use_dora").asBoolean(false));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
     }
@@ -208,8 +217,15 @@ public final class PeftAdapter {
         expected.add(b);
         NDArray aw = file.load(m, a, dtype, spec.rank(), io[0]);
         NDArray bw = file.load(m, b, dtype, io[1], spec.rank());
+        NDArray mw = null;
+        if (spec.dora()) {
+          String mag = LoraAdapter.magnitudeName(s.path());
+          expected.add(mag);
+          mw = file.load(m, mag, dtype, io[1]);
+          NDScope.unregister(mw);
+        }
         NDScope.unregister(aw, bw);
-        pairs.put(s.path(), new LoraAdapter.Pair(s.path(), s.layer(), s.module(), aw, bw));
+        pairs.put(s.path(), new LoraAdapter.Pair(s.path(), s.layer(), s.module(), aw, bw, mw));
       }
       for (String name : file.entries().keySet()) {
         if (!expected.contains(name)) {

@@ -23,20 +23,32 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * One fused batch of many adapters gives each tenant exactly what it would get alone: losses,
- * logprobs, gradients and the adapter after optim_step.
+ * One fused batch of many adapters, LoRA and DoRA, gives each tenant exactly what it would get
+ * alone: losses, logprobs, gradients and the adapter after optim_step.
  */
 class FusedBatchTest {
 
   private static final AdamW.Params ADAM = new AdamW.Params(1e-2, 0.9, 0.95, 1e-8, 0.01, 1.0);
 
-  /** Four tenants: different ranks, targets, losses and data lengths. */
+  /** Five tenants: different ranks, targets, losses and data lengths; the last one DoRA. */
   private static final List<Tenant> TENANTS =
       List.of(
-          new Tenant(new LoraSpec(4, 32, 1, LoraSpec.targets(true, true, true), false, 1), 0),
-          new Tenant(new LoraSpec(8, 16, 2, LoraSpec.targets(true, false, false), true, 1), 1),
-          new Tenant(new LoraSpec(16, 32, 3, LoraSpec.targets(false, true, false), false, 4), 2),
-          new Tenant(new LoraSpec(32, 8, 4, LoraSpec.targets(true, true, false), false, 1), 3));
+          new Tenant(spec(4, 32, 1, LoraSpec.targets(true, true, true), false, 1, false), 0),
+          new Tenant(spec(8, 16, 2, LoraSpec.targets(true, false, false), true, 1, false), 1),
+          new Tenant(spec(16, 32, 3, LoraSpec.targets(false, true, false), false, 4, false), 2),
+          new Tenant(spec(32, 8, 4, LoraSpec.targets(true, true, false), false, 1, false), 3),
+          new Tenant(spec(8, 16, 5, LoraSpec.targets(true, true, true), false, 1, true), 4));
+
+  private static LoraSpec spec(
+      int rank,
+      double alpha,
+      long seed,
+      java.util.Set<dev.lathe.worker.model.llama.Module> targets,
+      boolean rslora,
+      double loraPlus,
+      boolean dora) {
+    return new LoraSpec(rank, alpha, seed, targets, rslora, loraPlus, dora);
+  }
 
   private static final LossFn[] LOSSES = {
     LossFn.CROSS_ENTROPY, LossFn.IMPORTANCE_SAMPLING, LossFn.PPO, LossFn.CISPO
@@ -98,6 +110,7 @@ class FusedBatchTest {
       jobs.add(job(fused.get(1), TENANTS.get(1), round + 10, false));
 
       List<ForwardBackward.Result> together = ForwardBackward.run(base.llama(), jobs, manager);
+      int extra = TENANTS.size(); // the base model's job, then the forward-only one
 
       for (Tenant t : TENANTS) {
         ForwardBackward.Result single =
@@ -108,15 +121,15 @@ class FusedBatchTest {
         assertSameGradients(fused.get(t.index()), alone.get(t.index()), roundGradTolerance);
       }
       ForwardBackward.Result baseAlone =
-          ForwardBackward.run(base.llama(), List.of(jobs.get(4)), manager).getFirst();
-      assertSameResult(together.get(4), baseAlone);
+          ForwardBackward.run(base.llama(), List.of(jobs.get(extra)), manager).getFirst();
+      assertSameResult(together.get(extra), baseAlone);
       ForwardBackward.Result forwardAlone =
           ForwardBackward.run(
                   base.llama(),
                   List.of(job(alone.get(1), TENANTS.get(1), round + 10, false)),
                   manager)
               .getFirst();
-      assertSameResult(together.get(5), forwardAlone);
+      assertSameResult(together.get(extra + 1), forwardAlone);
 
       for (Tenant t : TENANTS) {
         AdamW.step(fused.get(t.index()), ADAM);
@@ -127,6 +140,14 @@ class FusedBatchTest {
     // B moved away from zero, so the later rounds compared adapters that really differ per row.
     assertThat(Arrays2.maxAbs(Arrays2.doubles(fused.get(0).parameters().get(1).value())))
         .isGreaterThan(1e-3);
+    // And DoRA's magnitudes moved off the base weights' row norms.
+    LoraAdapter.Pair dora = fused.get(4).pairs().values().iterator().next();
+    LoraAdapter.Pair fresh;
+    try (LoraAdapter untrained =
+        LoraAdapter.create(base.llama(), TENANTS.get(4).spec(), manager, dtype)) {
+      fresh = untrained.pairs().get(dora.path());
+      assertThat(Arrays2.maxAbsDiff(dora.magnitude(), fresh.magnitude())).isGreaterThan(1e-3);
+    }
   }
 
   @Test
@@ -163,7 +184,7 @@ class FusedBatchTest {
   private List<LoraAdapter> adapters() {
     List<LoraAdapter> out = new ArrayList<>();
     for (Tenant t : TENANTS) {
-      LoraAdapter adapter = LoraAdapter.create(base.config(), t.spec(), manager, dtype);
+      LoraAdapter adapter = LoraAdapter.create(base.llama(), t.spec(), manager, dtype);
       open.add(adapter);
       out.add(adapter);
     }
@@ -172,7 +193,7 @@ class FusedBatchTest {
 
   private static ForwardBackward.Job job(
       LoraAdapter adapter, Tenant t, int round, boolean backward) {
-    LossFn loss = LOSSES[t.index()];
+    LossFn loss = LOSSES[t.index() % LOSSES.length];
     return new ForwardBackward.Job(
         adapter,
         data(t.index(), round, 2 + t.index()),

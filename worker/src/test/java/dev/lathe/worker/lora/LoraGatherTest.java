@@ -22,8 +22,8 @@ class LoraGatherTest extends WithTinyModel {
     // Ranks 4, 8 and 16; one adapter only on attention, one with rsLoRA scaling; B moved off 0.
     List<LoraAdapter> adapters =
         List.of(
-            adapter(new LoraSpec(4, 32, 1, LoraSpec.targets(true, false, false), false, 1)),
-            adapter(new LoraSpec(8, 16, 2, LoraSpec.targets(true, true, true), true, 1)),
+            adapter(new LoraSpec(4, 32, 1, LoraSpec.targets(true, false, false), false, 1, false)),
+            adapter(new LoraSpec(8, 16, 2, LoraSpec.targets(true, true, true), true, 1, false)),
             adapter(LoraSpec.of(16, 3)));
     // Rows: base, a0, a2, a1, a0, base, a2 — repeated and interleaved.
     List<LoraAdapter> rows = new ArrayList<>();
@@ -39,7 +39,10 @@ class LoraGatherTest extends WithTinyModel {
         int[] io = module.inOut(base.config());
         NDArray x = manager.randomNormal(new Shape(rows.size(), 3, io[0])); // [B, T, in]
         NDArray y = manager.randomNormal(new Shape(rows.size(), 3, io[1])); // [B, T, out]
-        float[] got = gather.apply(layer, module, x, y).toFloatArray();
+        float[] got =
+            gather
+                .apply(layer, module, x, base.llama().weights().weight(layer, module), y)
+                .toFloatArray();
         for (int r = 0; r < rows.size(); r++) {
           NDIndex row = new NDIndex("{}:{}", r, r + 1);
           LoraAdapter a = rows.get(r);

@@ -19,7 +19,7 @@ class AdamWTest {
 
   @Test
   void matchesTheReferenceWithClippingDecayAndLoraPlus() {
-    LoraSpec spec = new LoraSpec(2, 32, 3, EnumSet.of(Module.Q_PROJ), false, 4.0);
+    LoraSpec spec = new LoraSpec(2, 32, 3, EnumSet.of(Module.Q_PROJ), false, 4.0, false);
     AdamW.Params params = new AdamW.Params(1e-2, 0.9, 0.95, 1e-8, 0.1, 0.5);
     try (NDManager m = NDManager.newBaseManager();
         LoraAdapter adapter =

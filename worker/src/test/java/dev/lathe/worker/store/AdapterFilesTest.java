@@ -26,6 +26,8 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** PEFT files: bit-exact round trips, clear refusals of bad files, and merged export. */
 class AdapterFilesTest extends WithTinyModel {
@@ -34,7 +36,7 @@ class AdapterFilesTest extends WithTinyModel {
 
   /** An adapter after two optimizer steps: non-zero B and moments. */
   static LoraAdapter trained(LoraSpec spec) {
-    LoraAdapter a = LoraAdapter.create(base.config(), spec, manager, DataType.FLOAT32);
+    LoraAdapter a = LoraAdapter.create(base.llama(), spec, manager, DataType.FLOAT32);
     var example =
         new ForwardBackward.Example(
             new int[] {1, 2, 3, 4, 5}, Map.of("target_tokens", new double[] {2, 3, 4, 5, 6}));
@@ -46,11 +48,18 @@ class AdapterFilesTest extends WithTinyModel {
     return a;
   }
 
-  @Test
-  void saveThenLoadIsBitExactWithOptimizerState() throws IOException {
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true})
+  void saveThenLoadIsBitExactWithOptimizerState(boolean dora) throws IOException {
     LoraSpec spec =
         new LoraSpec(
-            8, 16, 77, EnumSet.of(Module.Q_PROJ, Module.DOWN_PROJ, Module.LM_HEAD), true, 2.0);
+            8,
+            16,
+            77,
+            EnumSet.of(Module.Q_PROJ, Module.DOWN_PROJ, Module.LM_HEAD),
+            true,
+            2.0,
+            dora);
     try (LoraAdapter original = trained(spec)) {
       Path dir = tmp.resolve("ckpt");
       PeftAdapter.save(original, "lathe-tiny", dir, true);
@@ -64,6 +73,8 @@ class AdapterFilesTest extends WithTinyModel {
         List<LoraAdapter.Param> a = original.parameters();
         List<LoraAdapter.Param> b = loaded.parameters();
         assertThat(b).hasSameSizeAs(a);
+        assertThat(b.stream().filter(p -> p.name().endsWith(".lora_magnitude_vector")))
+            .hasSize(dora ? original.pairs().size() : 0);
         for (int i = 0; i < a.size(); i++) {
           assertThat(b.get(i).name()).isEqualTo(a.get(i).name());
           assertThat(b.get(i).value().toFloatArray())
@@ -157,9 +168,10 @@ class AdapterFilesTest extends WithTinyModel {
     }
   }
 
-  @Test
-  void mergedExportIsTheAdaptedModel() throws IOException {
-    try (LoraAdapter adapter = trained(LoraSpec.of(4, 3));
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true})
+  void mergedExportIsTheAdaptedModel(boolean dora) throws IOException {
+    try (LoraAdapter adapter = trained(LoraSpec.of(4, 3).withDora(dora));
         NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
       Path dir = tmp.resolve("merged");
@@ -181,16 +193,26 @@ class AdapterFilesTest extends WithTinyModel {
   }
 
   /**
-   * Leaves a trained adapter and its logits under target/peft-interop for
-   * src/test/python/test_peft_interop.py, which loads them with Hugging Face PEFT.
+   * Leaves a trained adapter and its logits under target/peft-interop (a DoRA one under
+   * target/peft-interop/dora) for src/test/python/test_peft_interop.py, which loads them with
+   * Hugging Face PEFT.
    */
-  @Test
-  void writesAnAdapterForPeft() throws IOException {
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true})
+  void writesAnAdapterForPeft(boolean dora) throws IOException {
     Path out = Path.of("target/peft-interop").toAbsolutePath();
-    try (LoraAdapter adapter = trained(LoraSpec.of(8, 5));
+    out = dora ? out.resolve("dora") : out;
+    try (LoraAdapter adapter = trained(LoraSpec.of(8, 5).withDora(dora));
         NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
-      PeftAdapter.save(adapter, "lathe-tiny", out.resolve("adapter"), false);
+      // The frozen copy's writer for DoRA (what snapshots use), the adapter's own for LoRA.
+      if (dora) {
+        try (LoraAdapter.Frozen frozen = adapter.freeze(manager)) {
+          PeftAdapter.save(frozen, "lathe-tiny", out.resolve("adapter"), Map.of());
+        }
+      } else {
+        PeftAdapter.save(adapter, "lathe-tiny", out.resolve("adapter"), false);
+      }
       NDArray tokens = manager.create(new long[][] {{3, 1, 4, 1, 5, 9, 2, 6}});
       NDArray logits = base.llama().forward(tokens, null, adapter.hook(), null);
       // The forgetting probe on the same tokens: its KL from the base model per position.

@@ -107,7 +107,7 @@ public final class Llama {
       x = x.get(":, -1:, :"); // [B, 1, hidden]
     }
     NDArray h = rmsNorm(x, weights.norm());
-    return lora.apply(-1, Module.LM_HEAD, h, h.matMul(weights.lmHead().transpose()));
+    return linear(-1, Module.LM_HEAD, h, weights.lmHead(), null, lora);
   }
 
   private NDArray attention(
@@ -158,11 +158,8 @@ public final class Llama {
 
   private static NDArray linear(
       int l, Module module, NDArray x, NDArray weight, NDArray bias, LoraHook lora) {
-    NDArray y = x.matMul(weight.transpose());
-    if (bias != null) {
-      y = y.add(bias);
-    }
-    return lora.apply(l, module, x, y);
+    NDArray y = lora.apply(l, module, x, weight, x.matMul(weight.transpose()));
+    return bias == null ? y : y.add(bias);
   }
 
   private NDArray rmsNorm(NDArray x, NDArray weight) {

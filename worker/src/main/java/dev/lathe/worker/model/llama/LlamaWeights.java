@@ -44,6 +44,11 @@ public record LlamaWeights(
     }
   }
 
+  /** The weight [out, in] of an adaptable linear ({@code layer} is ignored for lm_head). */
+  public NDArray weight(int layer, Module m) {
+    return m == Module.LM_HEAD ? lmHead : layers.get(layer).weight(m);
+  }
+
   /**
    * Loads and shape-checks every tensor of the config from a checkpoint.
    *
