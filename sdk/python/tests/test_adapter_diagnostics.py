@@ -1,6 +1,7 @@
 """adapter_diagnostics against numpy: a trained adapter's norms, spectrum, effective rank and
 intruder dimensions per module, recomputed here from the checkpoint's archive and the base model's
-own safetensors file with numpy.linalg.svd in float64."""
+own safetensors file with numpy.linalg.svd in float64; for a DoRA adapter, of W' = D·(W + s·B·A)
+with D = diag(m / ‖W + s·B·A‖ per row)."""
 
 import io
 import json
@@ -30,14 +31,22 @@ def expected(module, base, adapter, config, top_k, threshold):
     r = config["r"]
     s = config["lora_alpha"] / (np.sqrt(r) if config.get("use_rslora") else r)
     delta = s * b @ a
+    adapted = w + delta
+    magnitude_change = None
+    if config.get("use_dora"):
+        m = adapter[f"base_model.model.{name}.lora_magnitude_vector"].astype(np.float64)
+        d = (m / np.linalg.norm(adapted, axis=1))[:, None]
+        adapted, delta = d * adapted, d * delta  # W' and its low-rank part D·s·B·A
+        magnitude_change = np.linalg.norm(m - np.linalg.norm(w, axis=1)) / np.linalg.norm(w)
     sv = np.linalg.svd(delta, compute_uv=False)[:r]
     p = sv[sv > 0] / sv.sum() if sv.sum() > 0 else np.array([])
     erank = float(np.exp(-(p * np.log(p)).sum())) if p.size else 0.0
     u_base = np.linalg.svd(w, full_matrices=False)[0]
-    u_adapted = np.linalg.svd(w + delta, full_matrices=False)[0][:, :top_k]
+    u_adapted = np.linalg.svd(adapted, full_matrices=False)[0][:, :top_k]
     best = np.abs(u_adapted.T @ u_base).max(axis=1)
     return {
-        "delta_norm": np.linalg.norm(delta),
+        "delta_norm": np.linalg.norm(adapted - w),
+        "magnitude_change": magnitude_change,
         "base_norm": np.linalg.norm(w),
         "singular_values": sv,
         "effective_rank": erank,
@@ -46,11 +55,11 @@ def expected(module, base, adapter, config, top_k, threshold):
     }
 
 
-@pytest.fixture(scope="module")
-def trained(server):
-    """One run, trained once for the module: untouched and moved checkpoints, and its client."""
-    service = lathe.ServiceClient(base_url=server.base_url, api_key=server.new_api_key("diagnostics"))
-    training = service.create_lora_training_client(base_model="lathe-tiny", rank=RANK, seed=3)
+def train(server, use_dora):
+    """One run: untouched and moved checkpoints, and its client."""
+    key = server.new_api_key("diagnostics-dora" if use_dora else "diagnostics")
+    service = lathe.ServiceClient(base_url=server.base_url, api_key=key)
+    training = service.create_lora_training_client(base_model="lathe-tiny", rank=RANK, seed=3, use_dora=use_dora)
     untouched = training.save_state("untouched").result()
     text = list(b"diagnostics see how far an adapter moved")
     datum = Datum(model_input=ModelInput.from_ints(text[:-1]), loss_fn_inputs={"target_tokens": text[1:]})
@@ -60,14 +69,28 @@ def trained(server):
     return service, untouched, training.save_state("moved").result(), training
 
 
+@pytest.fixture(scope="module")
+def trained(server):
+    """A LoRA run, trained once for the module."""
+    return train(server, use_dora=False)
+
+
+@pytest.fixture(scope="module")
+def trained_dora(server):
+    """A DoRA run, trained once for the module."""
+    return train(server, use_dora=True)
+
+
 def base_weights(server):
     (model,) = (server.data / "models" / "lathe-tiny").glob("*.safetensors")
     return safetensors.numpy.load_file(str(model))
 
 
-@pytest.mark.parametrize("top_k,threshold", [(10, 0.5), (6, 0.95)])
-def test_diagnostics_agree_with_numpy(server, trained, top_k, threshold):
-    service, _, path, _ = trained
+@pytest.mark.parametrize(
+    "kind,top_k,threshold", [("lora", 10, 0.5), ("lora", 6, 0.95), ("dora", 10, 0.5), ("dora", 6, 0.95)]
+)
+def test_diagnostics_agree_with_numpy(server, request, kind, top_k, threshold):
+    service, _, path, _ = request.getfixturevalue("trained_dora" if kind == "dora" else "trained")
     got = service.adapter_diagnostics(path, top_k=top_k, intruder_threshold=threshold).result(timeout=300)
     files = archive_files(service.create_rest_client(), path)
     adapter = safetensors.numpy.load(files["adapter_model.safetensors"])
@@ -75,6 +98,7 @@ def test_diagnostics_agree_with_numpy(server, trained, top_k, threshold):
     base = base_weights(server)
 
     assert got["model_path"] == path and got["rank"] == RANK and got["top_k"] == top_k
+    assert got["dora"] == config["use_dora"] == (kind == "dora")
     assert {m["module"] for m in got["modules"]} == {
         k[len("base_model.model."):-len(".lora_A.weight")] for k in adapter if k.endswith(".lora_A.weight")
     }
@@ -82,6 +106,11 @@ def test_diagnostics_agree_with_numpy(server, trained, top_k, threshold):
     for m in got["modules"]:
         want = expected(m, base, adapter, config, top_k, threshold)
         assert m["delta_norm"] == pytest.approx(want["delta_norm"], rel=1e-6), m["module"]
+        if kind == "dora":
+            assert m["magnitude_change"] == pytest.approx(want["magnitude_change"], rel=1e-6), m["module"]
+            assert m["magnitude_change"] > 0  # trained: the magnitudes moved too
+        else:
+            assert m.get("magnitude_change") is None
         assert m["base_norm"] == pytest.approx(want["base_norm"], rel=1e-6), m["module"]
         assert m["relative_norm"] == pytest.approx(want["delta_norm"] / want["base_norm"], rel=1e-6)
         np.testing.assert_allclose(m["singular_values"], want["singular_values"], rtol=1e-6, atol=1e-9)
@@ -99,13 +128,16 @@ def test_diagnostics_agree_with_numpy(server, trained, top_k, threshold):
         assert intruders > 0  # a strict threshold finds some: the count is really compared
 
 
-def test_an_untrained_adapter_has_not_moved(server, trained):
-    service, untouched, _, _ = trained
+@pytest.mark.parametrize("kind", ["lora", "dora"])
+def test_an_untrained_adapter_has_not_moved(server, request, kind):
+    service, untouched, _, _ = request.getfixturevalue("trained_dora" if kind == "dora" else "trained")
     got = service.adapter_diagnostics(untouched).result(timeout=300)
     assert got["top_k"] == 10 and got["intruder_threshold"] == 0.5
     for m in got["modules"]:
-        assert m["delta_norm"] == 0 and m["effective_rank"] == 0 and m["intruder_dimensions"] == 0
-        assert m["singular_values"] == [0.0] * RANK
+        # DoRA's D·(W + 0) − W is zero up to rounding: m starts at ‖W‖ per row, stored in float32.
+        tolerance = 1e-6 * m["base_norm"] if kind == "dora" else 0
+        assert m["delta_norm"] <= tolerance and m["intruder_dimensions"] == 0
+        assert m["effective_rank"] == 0 and m["singular_values"] == [0.0] * RANK
 
 
 def test_a_live_run_is_diagnosed_as_it_stands(server, trained):

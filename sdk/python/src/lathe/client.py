@@ -122,8 +122,12 @@ class ServiceClient:
         train_mlp: bool = True,
         train_unembed: bool = True,
         user_metadata: Optional[dict[str, Any]] = None,
+        use_dora: bool = False,
     ) -> "TrainingClient":
-        config = LoraConfig(rank=rank, seed=seed, train_attn=train_attn, train_mlp=train_mlp, train_unembed=train_unembed)
+        """A new LoRA training run; ``use_dora`` (a Lathe extension) trains DoRA instead: a
+        magnitude per output row of each adapted weight beside its low-rank direction."""
+        config = LoraConfig(rank=rank, seed=seed, train_attn=train_attn, train_mlp=train_mlp,
+                            train_unembed=train_unembed, use_dora=use_dora)
         body: dict[str, Any] = {
             "session_id": self.session_id,
             "model_seq_id": self._next("_model_seq"),

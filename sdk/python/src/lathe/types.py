@@ -112,6 +112,7 @@ class LoraConfig(_Wire):
     train_attn: bool = True
     train_mlp: bool = True
     train_unembed: bool = True
+    use_dora: bool = False
 
 
 class SamplingParams(_Wire):

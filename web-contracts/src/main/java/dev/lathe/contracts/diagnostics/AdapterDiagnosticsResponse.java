@@ -10,6 +10,9 @@ import java.util.List;
  * @param modelPath the checkpoint diagnosed, or null for a training run's live adapter
  * @param modelId the training run whose live adapter was diagnosed, or null for a checkpoint
  * @param scaling the adapter's s in ΔW = s·B·A (α/r, or α/√r with rsLoRA)
+ * @param dora whether the adapter is DoRA: W' = D·(W + s·B·A) with D = diag(m / ‖W + s·B·A‖ per
+ *     row); then each module's norms are of the whole W' − W, its singular values those of D·s·B·A
+ *     and its intruders those of W'
  */
 @Wire
 public record AdapterDiagnosticsResponse(
@@ -18,6 +21,7 @@ public record AdapterDiagnosticsResponse(
     String baseModel,
     int rank,
     double scaling,
+    boolean dora,
     int topK,
     double intruderThreshold,
     List<Module> modules,
@@ -35,6 +39,8 @@ public record AdapterDiagnosticsResponse(
    * @param effectiveRank exp of the entropy of the normalised singular values (0 when ΔW = 0)
    * @param intruderDimensions of the top-k singular vectors of W + s·B·A, those whose largest
    *     |cosine| with the base's singular vectors is below the threshold
+   * @param magnitudeChange DoRA only (else null): ‖m − m₀‖ / ‖W‖_F, how far the magnitudes moved
+   *     from their start m₀ = ‖W‖ per row
    */
   @Wire
   public record Module(
@@ -46,7 +52,8 @@ public record AdapterDiagnosticsResponse(
       double relativeNorm,
       List<Double> singularValues,
       double effectiveRank,
-      int intruderDimensions) {}
+      int intruderDimensions,
+      Double magnitudeChange) {}
 
   /**
    * A decoder layer's modules together.

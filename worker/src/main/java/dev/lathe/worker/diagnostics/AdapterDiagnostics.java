@@ -6,7 +6,6 @@ import dev.lathe.worker.lora.LoraAdapter;
 import dev.lathe.worker.lora.LoraSpec;
 import dev.lathe.worker.model.llama.LlamaConfig;
 import dev.lathe.worker.model.llama.LlamaWeights;
-import dev.lathe.worker.model.llama.Module;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -30,7 +29,7 @@ public final class AdapterDiagnostics {
     this.weights = weights;
   }
 
-  /** An adapter's A and B matrices by PEFT name, copied to host memory. */
+  /** An adapter's A and B matrices (and DoRA's magnitudes) by PEFT name, copied to host memory. */
   public static Map<String, float[]> tensors(LoraAdapter adapter) {
     Map<String, float[]> out = new HashMap<>();
     for (LoraAdapter.Param p : adapter.parameters()) {
@@ -55,16 +54,14 @@ public final class AdapterDiagnostics {
       double threshold) {
     List<AdapterDiagnosticsResponse.Module> modules = new ArrayList<>();
     for (LoraAdapter.Slot slot : LoraAdapter.slots(config, spec)) {
-      NDArray w =
-          slot.module() == Module.LM_HEAD
-              ? weights.lmHead()
-              : weights.layers().get(slot.layer()).weight(slot.module());
+      NDArray w = weights.weight(slot.layer(), slot.module());
       Spectra.Result r =
           Spectra.of(
               w,
               bases.computeIfAbsent(slot.path(), p -> Spectra.basis(w)),
               tensors.get(LoraAdapter.peftName(slot.path(), "A")),
               tensors.get(LoraAdapter.peftName(slot.path(), "B")),
+              spec.dora() ? tensors.get(LoraAdapter.magnitudeName(slot.path())) : null,
               spec.rank(),
               spec.scaling(),
               topK,
@@ -83,7 +80,8 @@ public final class AdapterDiagnostics {
               r.baseNorm() == 0 ? 0 : r.deltaNorm() / r.baseNorm(),
               sv,
               r.effectiveRank(),
-              r.intruders()));
+              r.intruders(),
+              r.magnitudeChange()));
     }
     return new AdapterDiagnosticsResponse(
         modelPath,
@@ -91,6 +89,7 @@ public final class AdapterDiagnostics {
         baseModel,
         spec.rank(),
         spec.scaling(),
+        spec.dora(),
         topK,
         threshold,
         modules,

@@ -21,6 +21,10 @@ import org.ejml.interfaces.decomposition.SingularValueDecomposition_F64;
  * norms, the singular values of ΔW and their effective rank, and the intruder dimensions of W + ΔW
  * (its leading left singular vectors that no singular vector of W resembles).
  *
+ * <p>A DoRA update makes W' = D·(W + s·B·A), D = diag(m / ‖W + s·B·A‖ per row): its norm is that of
+ * the whole W' − W, magnitude included, its singular values those of its low-rank part D·s·B·A (r
+ * of them: the direction's update as it reaches the output), and its intruders those of W'.
+ *
  * <p>The large products run on the engine; EJML decomposes only what is small: the r×r middle
  * factor of ΔW, the Gram matrix of W on its smaller side (whose eigenvectors give all of W's left
  * singular vectors, kept per module in a {@link Basis}), and the few columns of a subspace
@@ -36,13 +40,18 @@ final class Spectra {
   private static final int MAX_ITERATIONS = 300;
   private static final double TOLERANCE = 1e-11;
 
-  /** What one module's update did; singular values descending, as many as the rank. */
+  /**
+   * What one module's update did; singular values descending, as many as the rank. For DoRA, {@code
+   * magnitudeChange} is ‖m − ‖W‖ per row‖ / ‖W‖_F, how far the magnitudes moved from their start
+   * (else null).
+   */
   record Result(
       double deltaNorm,
       double baseNorm,
       double[] singularValues,
       double effectiveRank,
-      int intruders) {}
+      int intruders,
+      Double magnitudeChange) {}
 
   /**
    * All left singular vectors of a base weight, [out, min(out, in)] row-major by descending value
@@ -93,25 +102,56 @@ final class Spectra {
    * @param basis its {@link #basis}
    * @param a the adapter's A [r, in]
    * @param b the adapter's B [out, r]
+   * @param magnitude DoRA's m [out], or null for LoRA
    */
   static Result of(
       NDArray weight,
       Basis basis,
       float[] a,
       float[] b,
+      float[] magnitude,
       int r,
       double scaling,
       int topK,
       double threshold) {
     int out = basis.rows();
     int in = Math.toIntExact(weight.getShape().get(1));
-    double[] sv = lowRankSingularValues(matrix(b, out, r), matrix(a, r, in), scaling); // r values
-    double squares = 0;
-    for (double s : sv) {
-      squares += s * s;
-    }
     int k = Math.min(topK, basis.cols());
-    DMatrixRMaj leading = leadingLeftVectors(weight, a, b, r, scaling, k); // [out, k]
+    try (NDManager m = weight.getManager().newSubManager()) {
+      NDArray w = weight.toType(DataType.FLOAT64, true); // [out, in]
+      w.attach(m);
+      NDArray bm = m.create(b, new Shape(out, r)).toType(DataType.FLOAT64, false);
+      NDArray am = m.create(a, new Shape(r, in)).toType(DataType.FLOAT64, false);
+      NDArray adapted = w.add(bm.matMul(am).mul(scaling)); // W' = W + s·B·A [out, in]
+      DMatrixRMaj lowB = matrix(b, out, r);
+      Double magnitudeChange = null;
+      if (magnitude != null) {
+        NDArray mag = m.create(magnitude, new Shape(out, 1)).toType(DataType.FLOAT64, false);
+        NDArray d = mag.div(adapted.norm(new int[] {1}, true).maximum(1e-300)); // D [out, 1]
+        adapted = adapted.mul(d);
+        double[] rowScale = d.toDoubleArray();
+        for (int i = 0; i < out; i++) {
+          for (int j = 0; j < r; j++) {
+            lowB.data[i * r + j] *= rowScale[i]; // D·B
+          }
+        }
+        NDArray start = w.norm(new int[] {1}, true); // m at step 0, [out, 1]
+        magnitudeChange = mag.sub(start).norm().getDouble() / Math.max(basis.norm(), 1e-300);
+      }
+      double[] sv = lowRankSingularValues(lowB, matrix(a, r, in), scaling); // r values
+      double deltaNorm = // LoRA's from its r values, exactly; DoRA's whole change formed
+          magnitude == null
+              ? Math.sqrt(Arrays.stream(sv).map(x -> x * x).sum())
+              : adapted.sub(w).norm().getDouble();
+      DMatrixRMaj leading = leadingLeftVectors(adapted, k); // [out, k]
+      int intruders = intruders(leading, basis, k, threshold);
+      return new Result(deltaNorm, basis.norm(), sv, effectiveRank(sv), intruders, magnitudeChange);
+    }
+  }
+
+  /** How many of the leading vectors [out, k] have no |cosine| ≥ threshold with the basis. */
+  private static int intruders(DMatrixRMaj leading, Basis basis, int k, double threshold) {
+    int out = basis.rows();
     int n = basis.cols();
     float[] u = basis.u(); // [out, n]
     double[][] cosines = new double[k][n]; // unit vectors' cosines: leadingᵀ·U
@@ -134,25 +174,19 @@ final class Spectra {
         intruders++;
       }
     }
-    return new Result(Math.sqrt(squares), basis.norm(), sv, effectiveRank(sv), intruders);
+    return intruders;
   }
 
   /**
-   * The k leading left singular vectors of W' = W + s·B·A, [out, k], by subspace iteration on
-   * W'·W'ᵀ until its leading Ritz values settle, then Rayleigh–Ritz on the few columns. Every
-   * product runs on the engine; the iterate is kept orthonormal by Cholesky QR done twice
-   * (CholeskyQR2), whose only decomposition here is l×l.
+   * The k leading left singular vectors of the adapted weight W' [out, in] (float64), [out, k], by
+   * subspace iteration on W'·W'ᵀ until its leading Ritz values settle, then Rayleigh–Ritz on the
+   * few columns. Every product runs on the engine; the iterate is kept orthonormal by Cholesky QR
+   * done twice (CholeskyQR2), whose only decomposition here is l×l.
    */
-  private static DMatrixRMaj leadingLeftVectors(
-      NDArray weight, float[] a, float[] b, int r, double scaling, int k) {
-    try (NDManager m = weight.getManager().newSubManager()) {
-      NDArray w = weight.toType(DataType.FLOAT64, true);
-      w.attach(m);
-      int out = Math.toIntExact(w.getShape().get(0));
-      int in = Math.toIntExact(w.getShape().get(1));
-      NDArray bm = m.create(b, new Shape(out, r)).toType(DataType.FLOAT64, false);
-      NDArray am = m.create(a, new Shape(r, in)).toType(DataType.FLOAT64, false);
-      NDArray adapted = w.add(bm.matMul(am).mul(scaling)); // [out, in]
+  private static DMatrixRMaj leadingLeftVectors(NDArray adapted, int k) {
+    try (NDManager m = adapted.getManager().newSubManager()) {
+      int out = Math.toIntExact(adapted.getShape().get(0));
+      int in = Math.toIntExact(adapted.getShape().get(1));
       NDArray adaptedT = adapted.transpose(); // [in, out]
       int l = Math.min(Math.min(out, in), k + OVERSAMPLE);
       double[] start = new double[l * in];

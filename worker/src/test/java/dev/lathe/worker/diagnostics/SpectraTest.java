@@ -43,16 +43,16 @@ class SpectraTest {
       NDArray weight = m.create(w, new Shape(n, n));
       Spectra.Basis basis = Spectra.basis(weight);
       assertThat(basis.norm()).isCloseTo(Math.sqrt(25 + 16 + 9 + 4 + 1), within(1e-9));
-      Spectra.Result r = Spectra.of(weight, basis, a, b, 1, 100, 1, 0.5);
+      Spectra.Result r = Spectra.of(weight, basis, a, b, null, 1, 100, 1, 0.5);
       assertThat(r.deltaNorm()).isCloseTo(100, within(1e-4));
       assertThat(r.baseNorm()).isCloseTo(basis.norm(), within(0.0));
       assertThat(r.singularValues()).hasSize(1);
       assertThat(r.singularValues()[0]).isCloseTo(100, within(1e-4));
       assertThat(r.effectiveRank()).isCloseTo(1, within(1e-12));
       assertThat(r.intruders()).isEqualTo(1);
-      assertThat(Spectra.of(weight, basis, a, b, 1, 100, 1, 0.4).intruders()).isZero();
+      assertThat(Spectra.of(weight, basis, a, b, null, 1, 100, 1, 0.4).intruders()).isZero();
       // Untouched (B = 0): nothing moved, every leading vector is a base one.
-      Spectra.Result none = Spectra.of(weight, basis, a, new float[n], 1, 100, 5, 0.99);
+      Spectra.Result none = Spectra.of(weight, basis, a, new float[n], null, 1, 100, 5, 0.99);
       assertThat(none.deltaNorm()).isZero();
       assertThat(none.effectiveRank()).isZero();
       assertThat(none.intruders()).isZero();
