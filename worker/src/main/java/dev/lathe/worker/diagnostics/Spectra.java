@@ -38,6 +38,14 @@ final class Spectra {
   private static final int OVERSAMPLE = 16;
 
   private static final int MAX_ITERATIONS = 300;
+
+  /**
+   * Up to this smaller side, W' is decomposed like W ({@link #basis}: one l×l eigenproblem, ~10 ms
+   * at 256): a subspace iteration needs up to {@link #MAX_ITERATIONS} rounds of engine products
+   * when the leading singular values lie close together, as a random or little-trained weight's do.
+   */
+  private static final int DIRECT = 1024;
+
   private static final double TOLERANCE = 1e-11;
 
   /**
@@ -143,10 +151,22 @@ final class Spectra {
           magnitude == null
               ? Math.sqrt(Arrays.stream(sv).map(x -> x * x).sum())
               : adapted.sub(w).norm().getDouble();
-      DMatrixRMaj leading = leadingLeftVectors(adapted, k); // [out, k]
+      DMatrixRMaj leading = // [out, k]
+          basis.cols() <= DIRECT ? leading(basis(adapted), k) : leadingLeftVectors(adapted, k);
       int intruders = intruders(leading, basis, k, threshold);
       return new Result(deltaNorm, basis.norm(), sv, effectiveRank(sv), intruders, magnitudeChange);
     }
+  }
+
+  /** The first k vectors of a basis, [out, k]. */
+  static DMatrixRMaj leading(Basis b, int k) {
+    DMatrixRMaj out = new DMatrixRMaj(b.rows(), k);
+    for (int i = 0; i < b.rows(); i++) {
+      for (int j = 0; j < k; j++) {
+        out.set(i, j, b.u()[i * b.cols() + j]);
+      }
+    }
+    return out;
   }
 
   /** How many of the leading vectors [out, k] have no |cosine| ≥ threshold with the basis. */
@@ -183,7 +203,7 @@ final class Spectra {
    * few columns. Every product runs on the engine; the iterate is kept orthonormal by Cholesky QR
    * done twice (CholeskyQR2), whose only decomposition here is l×l.
    */
-  private static DMatrixRMaj leadingLeftVectors(NDArray adapted, int k) {
+  static DMatrixRMaj leadingLeftVectors(NDArray adapted, int k) {
     try (NDManager m = adapted.getManager().newSubManager()) {
       int out = Math.toIntExact(adapted.getShape().get(0));
       int in = Math.toIntExact(adapted.getShape().get(1));
