@@ -223,12 +223,10 @@ async function download(path, filename) {
   URL.revokeObjectURL(url);
 }
 
-/** A line chart of one series over steps, as SVG. */
-function chart(id, title, steps, field, cls) {
-  const w = 640, h = 220, pad = 40;
-  const pts = steps.filter((s) => s[field] != null && isFinite(s[field]));
+/** An empty SVG of the given size, and a function that adds an element to it. */
+function svgBox(id, cls, w, h) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("class", "chart");
+  svg.setAttribute("class", cls);
   svg.setAttribute("id", id);
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
   svg.setAttribute("width", w);
@@ -238,23 +236,58 @@ function chart(id, title, steps, field, cls) {
     for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
     if (text !== undefined) n.textContent = text;
     svg.append(n);
+    return n;
   };
-  add("text", { x: pad, y: 16 }, `${title} per step`);
+  return [svg, add];
+}
+
+/** A line chart of one series, as SVG: `field` of each point over its `x` (labelled `xLabel`). */
+function chart(id, title, points, field, cls, x = "step", xLabel = "step") {
+  const w = 640, h = 220, pad = 40;
+  const pts = points.filter((p) => p[field] != null && isFinite(p[field]));
+  const [svg, add] = svgBox(id, "chart", w, h);
+  add("text", { x: pad, y: 16 }, title);
   if (pts.length === 0) {
     add("text", { x: pad, y: h / 2 }, "nothing recorded yet");
     return svg;
   }
-  const xs = pts.map((p) => p.step), ys = pts.map((p) => p[field]);
+  const xs = pts.map((p) => p[x]), ys = pts.map((p) => p[field]);
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  const sx = (x) => pad + (x1 === x0 ? 0.5 : (x - x0) / (x1 - x0)) * (w - 2 * pad);
-  const sy = (y) => h - pad + (y1 === y0 ? -0.5 : -(y - y0) / (y1 - y0)) * (h - 2 * pad);
+  const sx = (v) => pad + (x1 === x0 ? 0.5 : (v - x0) / (x1 - x0)) * (w - 2 * pad);
+  const sy = (v) => h - pad + (y1 === y0 ? -0.5 : -(v - y0) / (y1 - y0)) * (h - 2 * pad);
   add("line", { x1: pad, y1: h - pad, x2: w - pad, y2: h - pad, stroke: "#999" });
   add("line", { x1: pad, y1: pad, x2: pad, y2: h - pad, stroke: "#999" });
   add("text", { x: 2, y: pad + 4 }, y1.toPrecision(3));
   add("text", { x: 2, y: h - pad }, y0.toPrecision(3));
-  add("text", { x: pad, y: h - pad + 16 }, `step ${x0}`);
-  add("text", { x: w - pad - 40, y: h - pad + 16 }, `step ${x1}`);
-  add("polyline", { class: `series ${cls}`, points: pts.map((p) => `${sx(p.step).toFixed(1)},${sy(p[field]).toFixed(1)}`).join(" ") });
+  add("text", { x: pad, y: h - pad + 16 }, `${xLabel} ${x0}`);
+  add("text", { x: w - pad - 40, y: h - pad + 16 }, `${xLabel} ${x1}`);
+  add("polyline", { class: `series ${cls}`, points: pts.map((p) => `${sx(p[x]).toFixed(1)},${sy(p[field]).toFixed(1)}`).join(" ") });
+  return svg;
+}
+
+/**
+ * A heat map of one value per decoder layer (rows; lm_head last) and module (columns), as SVG:
+ * white at 0, full colour at `max`, each cell labelled with its value.
+ */
+function heatMap(id, title, modules, field, max, hue) {
+  const names = [...new Set(modules.map((m) => m.name))];
+  const layers = [...new Set(modules.map((m) => m.layer))].sort((a, b) => (a < 0) - (b < 0) || a - b);
+  const cw = 64, ch = 22, left = 64, top = 44;
+  const [svg, add] = svgBox(id, "heatmap", left + cw * names.length + 8, top + ch * layers.length + 8);
+  add("text", { x: 0, y: 14 }, title);
+  names.forEach((n, c) => add("text", { x: left + c * cw + cw / 2, y: top - 8, "text-anchor": "middle" }, n));
+  layers.forEach((l, r) => add("text", { x: 0, y: top + r * ch + 15 }, l < 0 ? "lm_head" : `layer ${l}`));
+  for (const m of modules) {
+    const c = names.indexOf(m.name), r = layers.indexOf(m.layer), v = m[field];
+    const share = max > 0 ? Math.min(1, v / max) : 0;
+    const cell = add("rect", {
+      class: "cell", x: left + c * cw, y: top + r * ch, width: cw - 2, height: ch - 2,
+      fill: `hsl(${hue} 70% ${(97 - 52 * share).toFixed(1)}%)`, "data-module": m.module, "data-value": v,
+    });
+    cell.append(Object.assign(document.createElementNS("http://www.w3.org/2000/svg", "title"), { textContent: `${m.module}: ${v}` }));
+    add("text", { x: left + c * cw + cw / 2 - 1, y: top + r * ch + 15, "text-anchor": "middle", class: share > 0.6 ? "on-dark" : "" },
+      Number.isInteger(v) ? v : Math.abs(v) < 0.1 ? v.toExponential(1) : v.toFixed(2));
+  }
   return svg;
 }
 
@@ -264,13 +297,100 @@ async function runView(id) {
   const last = steps[steps.length - 1];
   const probed = m.steps.filter((s) => s.kl_from_base != null);
   const kl = probed.length ? `; KL from the base ${probed[probed.length - 1].kl_from_base.toFixed(4)} at step ${probed[probed.length - 1].step}` : "";
+  const diagnostics = el("div", { id: "diagnostics" });
   return el("section", {},
     el("p", {}, el("a", { href: `#/tenants/${m.tenant_id}` }, "← tenant")),
     el("h1", {}, `Training run ${id}`),
     el("p", { id: "run-summary" }, (last ? `${steps.length} steps; last loss ${last.loss?.toFixed(4)}, grad norm ${last.grad_norm?.toFixed(4)}, learning rate ${last.learning_rate}` : "no optimizer steps yet") + kl),
-    chart("loss-chart", "Loss (sum over the step's forward_backward)", m.steps, "loss", "loss"),
-    chart("grad-chart", "Gradient norm", m.steps, "grad_norm", "grad"),
-    chart("kl-chart", "KL from the base model (mean per token of the probing forward)", m.steps, "kl_from_base", "kl"));
+    chart("loss-chart", "Loss per step (sum over the step's forward_backward)", m.steps, "loss", "loss"),
+    chart("grad-chart", "Gradient norm per step", m.steps, "grad_norm", "grad"),
+    chart("kl-chart", "KL from the base model per step (mean per token of the probing forward)", m.steps, "kl_from_base", "kl"),
+    el("h2", {}, "Adapter diagnostics"),
+    el("p", { class: "muted" }, `How far the adapter moved its base model: the live adapter and the run's last ${MAX_DIAGNOSED} checkpoints, computed by the worker beside its training steps.`),
+    el("button", { id: "diagnose", type: "button", onclick: (ev) => diagnose(ev.target, m, diagnostics) }, "Diagnose"),
+    diagnostics);
+}
+
+const MAX_DIAGNOSED = 10;
+
+/** A future of the tenant's, polled until it is done: its result, or an Error with its message. */
+async function settle(tenant, requestId) {
+  for (;;) {
+    const r = await api("POST", `/admin/v1/tenants/${tenant}/retrieve_future`, { request_id: requestId });
+    if (r.type === "try_again") continue;
+    if (r.error !== undefined && r.category !== undefined) throw new Error(r.error);
+    return r;
+  }
+}
+
+/** Queues adapter_diagnostics of the live adapter and of the run's last checkpoints, then shows them. */
+async function diagnose(button, m, into) {
+  button.disabled = true;
+  const targets = [
+    ...m.checkpoints.slice(-MAX_DIAGNOSED).map((c) => ({ label: `${c.tinker_path.split("/").slice(-2).join("/")} (step ${c.step})`, step: c.step, body: { model_path: c.tinker_path } })),
+    { label: "live adapter", step: null, body: { model_id: m.training_run_id } },
+  ];
+  into.replaceChildren(el("p", { id: "diagnostics-status" }, `Diagnosing ${targets.length} adapter(s)…`));
+  const results = await Promise.all(targets.map(async (t) => {
+    try {
+      const { request_id } = await api("POST", `/admin/v1/tenants/${m.tenant_id}/adapter_diagnostics`, t.body);
+      return { ...t, diagnosis: await settle(m.tenant_id, request_id) };
+    } catch (e) {
+      return { ...t, error: e.message };
+    }
+  }));
+  button.disabled = false;
+  const done = results.filter((r) => r.diagnosis);
+  const failed = results.filter((r) => r.error);
+  into.replaceChildren(
+    el("p", { id: "diagnostics-status" }, `Diagnosed ${done.length} of ${results.length} adapter(s).`,
+      ...failed.map((r) => el("span", { class: "failure" }, ` ${r.label}: ${r.error}`))),
+    ...(done.length ? diagnosisViews(done, m) : []));
+}
+
+/** The norm over checkpoints, and the chosen adapter's heat maps and spectra. */
+function diagnosisViews(done, m) {
+  const liveStep = m.steps.length ? m.steps[m.steps.length - 1].step : 0;
+  const norms = done.map((r) => ({
+    step: r.step ?? liveStep,
+    norm: Math.sqrt(r.diagnosis.modules.reduce((a, mod) => a + mod.delta_norm ** 2, 0)),
+  }));
+  const pick = el("select", { id: "diagnosed" }, done.map((r, i) => el("option", { value: i }, r.label)));
+  pick.value = String(done.length - 1);
+  const shown = el("div", { id: "diagnosis" });
+  const show = () => shown.replaceChildren(...oneDiagnosis(done[Number(pick.value)].diagnosis));
+  pick.addEventListener("change", show);
+  show();
+  return [
+    chart("norm-chart", "‖ΔW‖_F of the whole adapter, over its checkpoints and now", norms, "norm", "norm"),
+    el("p", {}, el("label", {}, "Adapter ", pick)),
+    shown,
+  ];
+}
+
+function oneDiagnosis(d) {
+  const byNorm = [...d.modules].sort((a, b) => b.delta_norm - a.delta_norm);
+  const module = el("select", { id: "spectrum-module" }, byNorm.map((mod) => el("option", { value: mod.module }, mod.module)));
+  const plot = el("div", {});
+  const draw = () => {
+    const mod = d.modules.find((x) => x.module === module.value);
+    const values = mod.singular_values.map((v, i) => ({ index: i + 1, value: v }));
+    plot.replaceChildren(chart("spectrum-chart",
+      `Singular values of ${d.dora ? "D·s·B·A" : "s·B·A"}, ${mod.module}: effective rank ${mod.effective_rank.toFixed(2)} of ${d.rank}, ‖ΔW‖/‖W‖ ${mod.relative_norm.toExponential(2)}`,
+      values, "value", "spectrum", "index", "σ"));
+  };
+  module.addEventListener("change", draw);
+  draw();
+  return [
+    el("p", { id: "diagnosis-summary" }, `${d.dora ? "DoRA" : "LoRA"} rank ${d.rank}, scaling ${d.scaling}; intruder dimensions among the top ${d.top_k} singular vectors of W + s·B·A (|cos| < ${d.intruder_threshold}): ${d.modules.reduce((a, mod) => a + mod.intruder_dimensions, 0)}`),
+    el("div", { class: "heatmaps" },
+      heatMap("rank-heatmap", `Effective rank of s·B·A (of ${d.rank})`, d.modules, "effective_rank", d.rank, 215),
+      heatMap("intruder-heatmap", `Intruder dimensions (of the top ${d.top_k})`, d.modules, "intruder_dimensions", d.top_k, 10),
+      d.dora ? heatMap("magnitude-heatmap", "DoRA: magnitude change ‖m − m₀‖ / ‖W‖", d.modules, "magnitude_change",
+        Math.max(...d.modules.map((mod) => mod.magnitude_change)), 140) : ""),
+    el("p", {}, el("label", {}, "Spectrum of ", module)),
+    plot,
+  ];
 }
 
 let liveTimer = null;

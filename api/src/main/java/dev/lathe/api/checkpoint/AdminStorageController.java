@@ -3,7 +3,6 @@ package dev.lathe.api.checkpoint;
 import dev.lathe.api.auth.Caller;
 import dev.lathe.api.tenant.Tenants;
 import dev.lathe.contracts.Wire;
-import dev.lathe.contracts.admin.Tenant;
 import dev.lathe.contracts.checkpoint.Checkpoint;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -37,8 +36,7 @@ class AdminStorageController {
   }
 
   private Caller tenant(String tenantId) {
-    Tenant t = tenants.require(tenantId);
-    return new Caller(t.tenantId(), t.name());
+    return tenants.as(tenantId);
   }
 
   @GetMapping

@@ -2,6 +2,7 @@ package dev.lathe.api.future;
 
 import dev.lathe.api.auth.Caller;
 import dev.lathe.api.config.LatheProperties;
+import dev.lathe.api.tenant.Tenants;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.future.ErrorCategory;
@@ -15,6 +16,7 @@ import dev.lathe.contracts.training.ForwardBackwardOutput;
 import java.util.List;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestHeader;
@@ -27,6 +29,8 @@ import org.springframework.web.bind.annotation.RestController;
  * <p>A client that accepts {@code application/x-protobuf} (the current Tinker SDK) gets the results
  * of forward, forward_backward and sample in protobuf; every other answer stays JSON, with its
  * content type set so that it is sent whatever the Accept header named.
+ *
+ * <p>Operators read a tenant's futures at {@code /admin/v1/tenants/{tenant_id}/retrieve_future}.
  */
 @RestController
 class FutureController {
@@ -39,11 +43,21 @@ class FutureController {
   private final Requests requests;
   private final FutureSignals signals;
   private final LatheProperties props;
+  private final Tenants tenants;
 
-  FutureController(Requests requests, FutureSignals signals, LatheProperties props) {
+  FutureController(
+      Requests requests, FutureSignals signals, LatheProperties props, Tenants tenants) {
     this.requests = requests;
     this.signals = signals;
     this.props = props;
+    this.tenants = tenants;
+  }
+
+  @PostMapping("/admin/v1/tenants/{tenantId}/retrieve_future")
+  ResponseEntity<?> retrieveForTenant(
+      @PathVariable String tenantId, @RequestBody FutureRetrieveRequest req)
+      throws InterruptedException {
+    return retrieve(tenants.as(tenantId), req, null);
   }
 
   @PostMapping("/api/v1/retrieve_future")

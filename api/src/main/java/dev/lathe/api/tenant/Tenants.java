@@ -1,5 +1,6 @@
 package dev.lathe.api.tenant;
 
+import dev.lathe.api.auth.Caller;
 import dev.lathe.api.auth.Keys;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.contracts.admin.ApiKeyCreated;
@@ -61,6 +62,12 @@ public class Tenants {
   /** The tenant, or a 404 naming {@code tenant_id}. */
   public Tenant require(String id) {
     return find(id).orElseThrow(() -> ApiException.notFound("tenant_id", id));
+  }
+
+  /** An operator acting as the tenant (404 naming {@code tenant_id} if there is none). */
+  public Caller as(String id) {
+    Tenant t = require(id);
+    return new Caller(t.tenantId(), t.name());
   }
 
   public List<Tenant> list() {

@@ -3,6 +3,7 @@ package dev.lathe.api.training;
 import dev.lathe.api.tenant.Tenants;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.contracts.Wire;
+import dev.lathe.contracts.checkpoint.TinkerPath;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Instant;
@@ -16,7 +17,7 @@ import org.springframework.web.bind.annotation.RestController;
 
 /**
  * Training runs for operators: a tenant's runs, and a run's per-step loss, grad norm and KL from
- * the base model (its forgetting probe).
+ * the base model (its forgetting probe), with the step each of its checkpoints was saved at.
  */
 @RestController
 @RequestMapping("/admin/v1")
@@ -47,6 +48,10 @@ class AdminRunsController {
       long tokens,
       Double klFromBase,
       Instant time) {}
+
+  /** A checkpoint of the run and the optimizer step it holds. */
+  @Wire
+  record Saved(String tinkerPath, int step, Instant time) {}
 
   private final JdbcClient jdbc;
   private final Tenants tenants;
@@ -106,7 +111,20 @@ class AdminRunsController {
                         (Double) rs.getObject(6),
                         instant(rs, 7)))
             .list();
-    return Map.of("training_run_id", runId, "tenant_id", tenant, "steps", steps);
+    List<Saved> checkpoints =
+        jdbc.sql(
+                "SELECT kind, name, step, created_at FROM checkpoints WHERE training_run_id = ?"
+                    + " ORDER BY step, created_at, kind, name")
+            .param(runId)
+            .query(
+                (rs, n) ->
+                    new Saved(
+                        new TinkerPath(runId, rs.getString(1), rs.getString(2)).toString(),
+                        rs.getInt(3),
+                        instant(rs, 4)))
+            .list();
+    return Map.of(
+        "training_run_id", runId, "tenant_id", tenant, "steps", steps, "checkpoints", checkpoints);
   }
 
   private static Instant instant(ResultSet rs, int column) throws SQLException {

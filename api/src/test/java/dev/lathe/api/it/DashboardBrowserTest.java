@@ -27,7 +27,8 @@ import tools.jackson.databind.JsonNode;
 /**
  * The admin dashboard in headless Chromium (Debian's chromium and chromium-driver): log in, create
  * a tenant, issue a key, train through the API with it, see the run, its loss chart and its
- * checkpoint with a size, delete the checkpoint. Screenshots go to target/screenshots.
+ * checkpoint with a size, diagnose its adapter (heat maps, spectrum, norm over checkpoints), delete
+ * the checkpoint. Screenshots go to target/screenshots.
  */
 class DashboardBrowserTest extends ApiTestBase {
 
@@ -116,20 +117,13 @@ class DashboardBrowserTest extends ApiTestBase {
       http.result(apiKey, fb);
       http.result(apiKey, opt);
       kl.add(klFromBase(apiKey, model, seq++, probe));
+      if (step == 1) {
+        save(apiKey, model, seq++, "after-two-steps");
+      }
     }
     assertThat(kl.getFirst()).isZero(); // B starts at zero: the adapter is the base model
     assertThat(kl.getLast()).isPositive();
-    JsonNode saved =
-        http.result(
-            apiKey,
-            http.post(
-                    apiKey,
-                    "/api/v1/save_weights",
-                    Map.of("model_id", model, "seq_id", seq++, "path", "from-browser"))
-                .json()
-                .get("request_id")
-                .asString());
-    String path = saved.get("path").asString();
+    String path = save(apiKey, model, seq++, "from-browser");
 
     browser.navigate().refresh();
     WebElement run = visible(By.cssSelector("#runs tr[data-run='" + model + "']"));
@@ -165,6 +159,65 @@ class DashboardBrowserTest extends ApiTestBase {
     assertThat(Double.parseDouble(shown)).isCloseTo(kl.getLast(), within(1e-4));
     shot("4-run-loss-chart");
 
+    // Its diagnostics: the live adapter and both checkpoints, as the tenant's own API reports them.
+    visible(By.id("diagnose")).click();
+    long t0 = System.nanoTime();
+    new WebDriverWait(browser, Duration.ofSeconds(120))
+        .until(
+            ExpectedConditions.textToBePresentInElementLocated(
+                By.id("diagnostics-status"), "Diagnosed 3 of 3"));
+    System.out.printf("diagnosed in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+    assertThat(
+            browser
+                .findElement(By.cssSelector("#norm-chart polyline.series"))
+                .getAttribute("points")
+                .trim()
+                .split(" "))
+        .hasSize(3); // steps 2 and 5, and the live adapter at step 5
+    JsonNode expected = diagnose(apiKey, Map.of("model_path", path)); // the live adapter's state
+    JsonNode modules = expected.get("modules");
+    List<WebElement> ranks = browser.findElements(By.cssSelector("#rank-heatmap rect.cell"));
+    List<WebElement> intruders =
+        browser.findElements(By.cssSelector("#intruder-heatmap rect.cell"));
+    assertThat(ranks).hasSize(modules.size()).hasSize(intruders.size());
+    for (JsonNode module : modules) {
+      String css = "rect.cell[data-module='" + module.get("module").asString() + "']";
+      assertThat(
+              Double.parseDouble(
+                  browser
+                      .findElement(By.cssSelector("#rank-heatmap " + css))
+                      .getAttribute("data-value")))
+          .isCloseTo(module.get("effective_rank").asDouble(), within(1e-6));
+      assertThat(
+              browser
+                  .findElement(By.cssSelector("#intruder-heatmap " + css))
+                  .getAttribute("data-value"))
+          .isEqualTo(module.get("intruder_dimensions").asString());
+    }
+    assertThat(ranks.stream().map(r -> r.getAttribute("fill")).distinct().count())
+        .as("the effective ranks differ between modules, and so do their colours")
+        .isGreaterThan(1);
+    JsonNode largest = modules.get(0);
+    for (JsonNode module : modules) {
+      largest =
+          module.get("delta_norm").asDouble() > largest.get("delta_norm").asDouble()
+              ? module
+              : largest;
+    }
+    assertThat(visible(By.id("spectrum-module")).getAttribute("value"))
+        .isEqualTo(largest.get("module").asString());
+    String[] spectrum =
+        browser
+            .findElement(By.cssSelector("#spectrum-chart polyline.series"))
+            .getAttribute("points")
+            .trim()
+            .split(" ");
+    assertThat(spectrum).hasSize(8); // rank 8: eight singular values
+    assertThat(Double.parseDouble(spectrum[0].split(",")[1]))
+        .as("descending: the largest is drawn highest")
+        .isLessThan(Double.parseDouble(spectrum[7].split(",")[1]));
+    shot("5-run-diagnostics");
+
     browser.navigate().back();
     WebElement delete =
         visible(By.cssSelector("#checkpoints tr[data-checkpoint='" + path + "'] button.delete"));
@@ -184,14 +237,29 @@ class DashboardBrowserTest extends ApiTestBase {
             http.get(apiKey, "/api/v1/training_runs/" + model + "/checkpoints")
                 .json()
                 .get("checkpoints"))
-        .isEmpty();
-    shot("5-checkpoint-deleted");
+        .extracting(c -> c.get("checkpoint_id").asString())
+        .containsExactly("weights/after-two-steps");
+    shot("6-checkpoint-deleted");
 
     visible(By.linkText("Live")).click();
     WebElement workers = visible(By.id("workers"));
     assertThat(workers.getText()).contains("lathe-tiny");
-    shot("6-live");
+    shot("7-live");
     assertThat(List.of(SHOTS.toFile().list())).contains("4-run-loss-chart.png");
+  }
+
+  /** Saves the run's weights under {@code name}; their tinker path. */
+  private String save(String apiKey, String model, int seq, String name) throws Exception {
+    Map<String, Object> body = Map.of("model_id", model, "seq_id", seq, "path", name);
+    String id = http.post(apiKey, "/api/v1/save_weights", body).json().get("request_id").asString();
+    return http.result(apiKey, id).get("path").asString();
+  }
+
+  /** The tenant's own adapter_diagnostics of a checkpoint or run. */
+  private JsonNode diagnose(String apiKey, Map<String, Object> body) throws Exception {
+    String id =
+        http.post(apiKey, "/api/v1/adapter_diagnostics", body).json().get("request_id").asString();
+    return http.result(apiKey, id);
   }
 
   /** Runs the forgetting probe on the run's adapter as it is now: its mean KL per token. */
