@@ -93,12 +93,15 @@ def cpu(server_pid):
     return out
 
 
-def run(server, model, tenants, per_tenant, seconds, warmup):
+def run(server, model, tenants, per_tenant, seconds, warmup, dora=lambda tenant: False):
+    """One configuration: `tenants` clients stepping `per_tenant` datums each; tenant i trains DoRA
+    where dora(i)."""
     clients = []
     for i in range(tenants):
         key = server.new_api_key(f"bench-{tenants}-{per_tenant}-{i}-{time.time_ns()}")
         service = lathe.ServiceClient(base_url=server.base_url, api_key=key)
-        clients.append((service, service.create_lora_training_client(base_model=model, rank=16, seed=i)))
+        training = service.create_lora_training_client(base_model=model, rank=16, seed=i, use_dora=dora(i))
+        clients.append((service, training))
     data = [datum() for _ in range(per_tenant)]
     tokens_per_step = sum(d.model_input.length for d in data)
 

@@ -27,7 +27,7 @@ import java.util.Random;
  * into {@code .models} by {@code scripts/install-model.sh}), each figure next to a baseline
  * measured in the same run: forward_backward tokens/s and achieved GFLOP/s against a plain fp32
  * matmul of the model's own width; the optimizer step; sampling tokens/s with the KV cache against
- * recomputing the whole context for every token.
+ * recomputing the whole context for every token; a DoRA adapter's training step against LoRA's.
  *
  * <pre>bench/engine.sh [tiny|bench|smollm2|all] [batch] [seq]</pre>
  */
@@ -161,7 +161,35 @@ public final class EngineBenchmark {
           sampled / cached.seconds(),
           sampled / recompute.seconds(),
           recompute.seconds() / cached.seconds());
+      dora(base, m, examples, adam);
     }
+  }
+
+  /**
+   * A training step (forward_backward + optim_step) of a DoRA adapter against a LoRA adapter's,
+   * both rank 32 on every module, timed alike in the same run.
+   */
+  static void dora(
+      BaseModel base, NDManager m, List<ForwardBackward.Example> examples, AdamW.Params adam) {
+    double[] seconds = new double[2];
+    for (boolean dora : new boolean[] {false, true}) {
+      LoraSpec spec = LoraSpec.of(32, 0).withDora(dora);
+      try (LoraAdapter adapter = LoraAdapter.create(base.llama(), spec, m, DataType.FLOAT32)) {
+        seconds[dora ? 1 : 0] =
+            time(
+                    3,
+                    10,
+                    () -> {
+                      ForwardBackward.run(
+                          base.llama(), adapter, examples, LossFn.CROSS_ENTROPY, Map.of(), true, m);
+                      AdamW.step(adapter, adam);
+                    })
+                .seconds();
+      }
+    }
+    System.out.printf(
+        "training step (forward_backward + optim_step): LoRA %.1f ms, DoRA %.1f ms = %.2fx%n",
+        seconds[0] * 1e3, seconds[1] * 1e3, seconds[1] / seconds[0]);
   }
 
   /** Greedy decoding that recomputes the whole context each token: the no-cache baseline. */

@@ -140,30 +140,55 @@ public final class LoraGather implements LoraHook, AutoCloseable {
     long out = any.b().getShape().get(0);
     NDList as = new NDList();
     NDList bs = new NDList();
-    NDList scales = new NDList();
-    boolean dora = pairs.stream().anyMatch(p -> p != null && p.magnitude() != null);
-    for (int u = 0; u < pairs.size(); u++) {
-      LoraAdapter.Pair p = pairs.get(u);
+    for (LoraAdapter.Pair p : pairs) {
       long r = p == null ? 0 : p.a().getShape().get(0);
       as.add(padded(p == null ? null : p.a(), new Shape(rank - r, in), 0, dtype));
       bs.add(padded(p == null ? null : p.b(), new Shape(out, rank - r), 1, dtype));
-      if (dora) {
-        scales.add(
-            p == null || p.magnitude() == null
-                ? manager.zeros(new Shape(1, out), dtype)
-                : adapters.get(u).doraScale(p, weight).sub(1).reshape(1, out));
-      }
     }
+    NDArray a = NDArrays.stack(as); // [U, R, in]
+    NDArray b = NDArrays.stack(bs); // [U, out, R]
+    boolean dora = pairs.stream().anyMatch(p -> p != null && p.magnitude() != null);
     NDArray[] pair =
-        dora
-            ? new NDArray[] {NDArrays.stack(as), NDArrays.stack(bs), NDArrays.stack(scales)}
-            : new NDArray[] {NDArrays.stack(as), NDArrays.stack(bs)};
+        dora ? new NDArray[] {a, b, doraScales(pairs, a, b, weight, dtype)} : new NDArray[] {a, b};
     // Kept (and closed) with this hook; while recording, still part of the graph.
     NDScope.unregister(pair);
     for (NDArray p : pair) {
       p.attach(manager);
     }
     return Optional.of(pair);
+  }
+
+  /**
+   * Every adapter's DoRA scale m / ‖W + s·B·A‖ minus 1, [U, 1, out] (0 for a LoRA adapter), from
+   * the stacks in a handful of operations however many adapters are DoRA: {@link
+   * LoraAdapter#doraScale}'s expansion of the squared norm, batched over U (the zero padding adds
+   * nothing to it).
+   */
+  private NDArray doraScales(
+      List<LoraAdapter.Pair> pairs, NDArray a, NDArray b, NDArray weight, DataType dtype) {
+    int u = pairs.size();
+    long out = b.getShape().get(1);
+    double[] scaling = new double[u];
+    double[] isDora = new double[u];
+    NDList magnitudes = new NDList(u);
+    for (int i = 0; i < u; i++) {
+      LoraAdapter.Pair p = pairs.get(i);
+      boolean on = p != null && p.magnitude() != null;
+      scaling[i] = on ? adapters.get(i).spec().scaling() : 0;
+      isDora[i] = on ? 1 : 0;
+      magnitudes.add(on ? p.magnitude() : manager.zeros(new Shape(out), dtype));
+    }
+    NDArray s = manager.create(scaling, new Shape(u, 1)).toType(dtype, false); // [U, 1]
+    NDArray mask = manager.create(isDora, new Shape(u, 1, 1)).toType(dtype, false); // [U, 1, 1]
+    int[] last = {2};
+    NDArray wa = a.matMul(weight.transpose()); // A·Wᵀ [U, R, out]
+    NDArray cross = b.mul(wa.transpose(0, 2, 1)).sum(last); // ⟨W_o, (B·A)_o⟩ [U, out]
+    NDArray gram = a.matMul(a.transpose(0, 2, 1)); // A·Aᵀ [U, R, R]
+    NDArray own = b.matMul(gram).mul(b).sum(last); // ‖(B·A)_o‖² [U, out]
+    NDArray squared =
+        weight.square().sum(new int[] {1}).add(cross.mul(s).mul(2)).add(own.mul(s.square()));
+    NDArray scales = NDArrays.stack(magnitudes).div(squared.maximum(Float.MIN_NORMAL).sqrt());
+    return scales.sub(1).reshape(u, 1, out).mul(mask); // [U, 1, out]
   }
 
   /** {@code x} with {@code pad} zeros appended along {@code axis}; all zeros if x is null. */
