@@ -7,27 +7,21 @@ its ratio to LoRA's, and step latency p50/p99.
     .venv/bin/python bench/dora_http.py [tiny|bench] [--seconds 20] [--warmup 10] [--tenants 1,8]
 """
 
-import argparse
 import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from multitenant_http import MODELS, datum, run, running  # noqa: E402
+from multitenant_http import arguments, datum, run, running  # noqa: E402
 
 KINDS = {"lora": lambda i: False, "dora": lambda i: True, "mixed": lambda i: i % 2 == 1}
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("model", nargs="?", default="tiny", choices=sorted(MODELS))
-    p.add_argument("--seconds", type=float, default=20)
-    p.add_argument("--warmup", type=float, default=10)
-    p.add_argument("--tenants", default="1,8")
-    args = p.parse_args()
-    model = MODELS[args.model]
+    args = arguments("1,8")
+    model = args.model
     rows = []
     with running(LATHE_BASE_MODEL=model, LATHE_ADAPTER_SLOTS="16") as server:
-        for n in (int(t) for t in args.tenants.split(",")):
+        for n in args.tenants:
             per = max(1, 8 // n)
             for kind, dora in KINDS.items():
                 if kind == "mixed" and n == 1:

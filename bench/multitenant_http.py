@@ -162,16 +162,24 @@ def run(server, model, tenants, per_tenant, seconds, warmup, dora=lambda tenant:
     }
 
 
-def main():
+def arguments(tenants):
+    """The command line: model, --seconds, --warmup, and --tenants (default `tenants`)."""
     p = argparse.ArgumentParser()
     p.add_argument("model", nargs="?", default="tiny", choices=sorted(MODELS))
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--warmup", type=float, default=10)
-    p.add_argument("--tenants", default="1,2,4,8,16")
+    p.add_argument("--tenants", default=tenants)
     args = p.parse_args()
-    model = MODELS[args.model]
+    args.model = MODELS[args.model]
+    args.tenants = [int(n) for n in args.tenants.split(",")]
+    return args
+
+
+def main():
+    args = arguments("1,2,4,8,16")
+    model = args.model
     with running(LATHE_BASE_MODEL=model, LATHE_ADAPTER_SLOTS="16") as server:
-        counts = [int(n) for n in args.tenants.split(",")]
+        counts = args.tenants
         alone = {}
         rows = []
         for n in counts:

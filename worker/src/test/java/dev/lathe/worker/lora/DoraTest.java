@@ -3,58 +3,30 @@ package dev.lathe.worker.lora;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import dev.lathe.worker.Arrays2;
-import dev.lathe.worker.TinyModel;
-import dev.lathe.worker.engine.ForwardBackward;
-import dev.lathe.worker.engine.ForwardBackward.Example;
-import dev.lathe.worker.loss.LossFn;
-import dev.lathe.worker.model.BaseModel;
+import dev.lathe.worker.WithTinyModel;
 import dev.lathe.worker.model.llama.LoraHook;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * DoRA in float64 on lathe-tiny: a fresh adapter is the base model, its per-row scale is what the
- * formed matrix's row norms give, and autograd's gradient of every kind of parameter (A, B and the
- * magnitude m) matches central finite differences, through the norm it divides by.
+ * DoRA on lathe-tiny: a fresh adapter is the base model, and its per-row scale, from the expanded
+ * norm, is what the formed matrix's row norms give. (GradientCheckTest checks its gradients by
+ * finite differences, FusedBatchTest and LoraGatherTest its rows beside LoRA adapters'.)
  */
-class DoraTest {
-
-  static final double H = 1e-5;
-
-  static NDManager manager;
-  static BaseModel base;
-
-  @BeforeAll
-  static void load() {
-    manager = NDManager.newBaseManager();
-    base = TinyModel.load(manager, DataType.FLOAT64);
-  }
-
-  @AfterAll
-  static void close() {
-    base.close();
-    manager.close();
-  }
+class DoraTest extends WithTinyModel {
 
   /** A DoRA adapter moved off its start: B random, m scaled by 1 ± 0.2 per row. */
   static LoraAdapter moved(long seed) {
     LoraAdapter a =
         LoraAdapter.create(
-            base.llama(), LoraSpec.of(4, seed).withDora(true), manager, DataType.FLOAT64);
+            base.llama(), LoraSpec.of(4, seed).withDora(true), manager, DataType.FLOAT32);
     for (LoraAdapter.Pair p : a.pairs().values()) {
-      p.b().addi(manager.randomNormal(0, 0.05f, p.b().getShape(), DataType.FLOAT64));
+      p.b().addi(manager.randomNormal(0, 0.05f, p.b().getShape(), DataType.FLOAT32));
       p.magnitude()
-          .muli(manager.randomUniform(0.8f, 1.2f, p.magnitude().getShape(), DataType.FLOAT64));
+          .muli(manager.randomUniform(0.8f, 1.2f, p.magnitude().getShape(), DataType.FLOAT32));
     }
     return a;
   }
@@ -63,7 +35,7 @@ class DoraTest {
   void aFreshDoraAdapterIsTheBaseModel() {
     try (LoraAdapter fresh =
             LoraAdapter.create(
-                base.llama(), LoraSpec.of(8, 3).withDora(true), manager, DataType.FLOAT64);
+                base.llama(), LoraSpec.of(8, 3).withDora(true), manager, DataType.FLOAT32);
         NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
       NDArray tokens = manager.create(new long[][] {{5, 4, 3, 2, 1}});
@@ -73,9 +45,9 @@ class DoraTest {
               .forward(
                   tokens,
                   null,
-                  LoraGather.forRows(List.of(fresh), DataType.FLOAT64, manager),
+                  LoraGather.forRows(List.of(fresh), DataType.FLOAT32, manager),
                   null);
-      assertThat(Arrays2.maxAbsDiff(adapted, plain)).isLessThan(1e-12);
+      assertThat(Arrays2.maxAbsDiff(adapted, plain)).isLessThan(1e-6);
     }
   }
 
@@ -110,68 +82,6 @@ class DoraTest {
     }
   }
 
-  @Test
-  void autogradMatchesFiniteDifferencesThroughTheNorm() {
-    try (LoraAdapter adapter = moved(11);
-        NDScope scope = new NDScope()) {
-      scope.suppressNotUsedWarning();
-      Random rng = new Random(3);
-      List<Example> examples = examples(rng);
-      ForwardBackward.run(
-          base.llama(), adapter, examples, LossFn.CROSS_ENTROPY, Map.of(), true, manager);
-      int[] checked = new int[3]; // A, B, m
-      List<LoraAdapter.Param> params = adapter.parameters();
-      for (int i = 0; i < params.size(); i++) {
-        if (rng.nextInt(4) != 0) {
-          continue; // a sample of the tensors keeps the test fast
-        }
-        LoraAdapter.Param p = params.get(i);
-        long[] shape = p.value().getShape().getShape();
-        NDIndex at =
-            shape.length == 1
-                ? new NDIndex(rng.nextInt((int) shape[0]))
-                : new NDIndex(rng.nextInt((int) shape[0]), rng.nextInt((int) shape[1]));
-        double analytic = p.value().getGradient().get(at).getDouble();
-        double original = p.value().get(at).getDouble();
-        p.value().set(at, original + H);
-        double plus = loss(adapter, examples);
-        p.value().set(at, original - H);
-        double minus = loss(adapter, examples);
-        p.value().set(at, original);
-        double numeric = (plus - minus) / (2 * H);
-        assertThat(Math.abs(numeric - analytic))
-            .as("%s%s: autograd %s, finite differences %s", p.name(), at, analytic, numeric)
-            .isLessThan(1e-6 * Math.max(1, Math.abs(numeric)));
-        checked[i % 3]++;
-      }
-      assertThat(java.util.Arrays.stream(checked).min().orElseThrow())
-          .as("A, B and m checked")
-          .isGreaterThan(3);
-    }
-  }
-
-  private static double loss(LoraAdapter adapter, List<Example> examples) {
-    return ForwardBackward.run(
-            base.llama(), adapter, examples, LossFn.CROSS_ENTROPY, Map.of(), false, manager)
-        .loss();
-  }
-
-  private static List<Example> examples(Random rng) {
-    List<Example> out = new ArrayList<>();
-    for (int n : new int[] {6, 4}) {
-      int[] tokens = new int[n];
-      double[] targets = new double[n];
-      double[] weights = new double[n];
-      for (int i = 0; i < n; i++) {
-        tokens[i] = rng.nextInt(256);
-        targets[i] = rng.nextInt(256);
-        weights[i] = rng.nextDouble();
-      }
-      out.add(new Example(tokens, Map.of("target_tokens", targets, "weights", weights)));
-    }
-    return out;
-  }
-
   private static double[][] matrix(NDArray x) {
     int rows = (int) x.getShape().get(0);
     int cols = (int) x.getShape().get(1);
@@ -184,6 +94,6 @@ class DoraTest {
   }
 
   private static org.assertj.core.data.Offset<Double> within(double value) {
-    return org.assertj.core.data.Offset.offset(1e-9 * Math.max(1, Math.abs(value)));
+    return org.assertj.core.data.Offset.offset(1e-5 * Math.max(1, Math.abs(value)));
   }
 }

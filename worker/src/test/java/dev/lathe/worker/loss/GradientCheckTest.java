@@ -19,13 +19,15 @@ import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Autograd against central finite differences, in float64, for every loss: the gradient of each
  * sampled LoRA entry must match (L(θ+h) − L(θ−h)) / 2h. CISPO stops the gradient through its
- * clipped ratio, so its differences are taken of the surrogate −Σ c·lp·A with c frozen at θ.
+ * clipped ratio, so its differences are taken of the surrogate −Σ c·lp·A with c frozen at θ. DoRA's
+ * A, B and magnitude are checked alike, the gradient flowing through the norm it divides by.
  */
 class GradientCheckTest {
 
@@ -68,32 +70,63 @@ class GradientCheckTest {
         probeExamples = cispoSurrogate(adapter, examples);
       }
 
-      int checked = 0;
-      for (LoraAdapter.Param p : adapter.parameters()) {
-        if (rng.nextInt(6) != 0) {
-          continue; // a sample of the 58 tensors keeps the test fast
-        }
-        long[] shape = p.value().getShape().getShape();
-        int row = rng.nextInt((int) shape[0]);
-        int col = rng.nextInt((int) shape[1]);
-        NDIndex at = new NDIndex(row, col);
-        double analytic = p.value().getGradient().get(at).getDouble();
-        double original = p.value().get(at).getDouble();
-        p.value().set(at, original + H);
-        double plus = lossOf(adapter, probeExamples, probe);
-        p.value().set(at, original - H);
-        double minus = lossOf(adapter, probeExamples, probe);
-        p.value().set(at, original);
-        double numeric = (plus - minus) / (2 * H);
-        assertThat(Math.abs(numeric - analytic))
-            .as(
-                "%s %s%s: autograd %s, finite differences %s",
-                loss, p.name(), at, analytic, numeric)
-            .isLessThan(1e-6 * Math.max(1, Math.abs(numeric)));
-        checked++;
-      }
-      assertThat(checked).isGreaterThan(4);
+      Map<String, Integer> checked = check(adapter, probeExamples, probe, rng, 6);
+      assertThat(checked.values().stream().mapToInt(Integer::intValue).sum()).isGreaterThan(4);
     }
+  }
+
+  @Test
+  void doraGradientsMatchFiniteDifferencesThroughTheNorm() {
+    LoraSpec spec = LoraSpec.of(4, 11).withDora(true);
+    try (LoraAdapter adapter = LoraAdapter.create(base.llama(), spec, manager, DataType.FLOAT64);
+        NDScope scope = new NDScope()) {
+      scope.suppressNotUsedWarning();
+      Random rng = new Random(3);
+      for (LoraAdapter.Pair p : adapter.pairs().values()) { // B off 0, m off ‖W‖ (by 1 ± 0.2)
+        p.b().addi(manager.randomNormal(0, 0.05f, p.b().getShape(), DataType.FLOAT64));
+        p.magnitude()
+            .muli(manager.randomUniform(0.8f, 1.2f, p.magnitude().getShape(), DataType.FLOAT64));
+      }
+      List<Example> examples = examples(adapter, rng);
+      ForwardBackward.run(
+          base.llama(), adapter, examples, LossFn.CROSS_ENTROPY, CONFIG, true, manager);
+      Map<String, Integer> checked = check(adapter, examples, LossFn.CROSS_ENTROPY, rng, 4);
+      assertThat(checked.keySet()).as("A, B and m each checked").hasSize(3);
+      assertThat(checked.values()).allMatch(n -> n > 3);
+    }
+  }
+
+  /**
+   * Compares autograd's gradient of one random entry of every {@code every}-th parameter (at
+   * random: a sample keeps the test fast) with central differences; how many it checked, by the
+   * parameter's kind (the end of its name).
+   */
+  private static Map<String, Integer> check(
+      LoraAdapter adapter, List<Example> examples, LossFn loss, Random rng, int every) {
+    Map<String, Integer> checked = new HashMap<>();
+    for (LoraAdapter.Param p : adapter.parameters()) {
+      if (rng.nextInt(every) != 0) {
+        continue;
+      }
+      long[] shape = p.value().getShape().getShape();
+      NDIndex at =
+          shape.length == 1
+              ? new NDIndex(rng.nextInt((int) shape[0]))
+              : new NDIndex(rng.nextInt((int) shape[0]), rng.nextInt((int) shape[1]));
+      double analytic = p.value().getGradient().get(at).getDouble();
+      double original = p.value().get(at).getDouble();
+      p.value().set(at, original + H);
+      double plus = lossOf(adapter, examples, loss);
+      p.value().set(at, original - H);
+      double minus = lossOf(adapter, examples, loss);
+      p.value().set(at, original);
+      double numeric = (plus - minus) / (2 * H);
+      assertThat(Math.abs(numeric - analytic))
+          .as("%s %s%s: autograd %s, finite differences %s", loss, p.name(), at, analytic, numeric)
+          .isLessThan(1e-6 * Math.max(1, Math.abs(numeric)));
+      checked.merge(p.name().substring(p.name().lastIndexOf("lora_")), 1, Integer::sum);
+    }
+    return checked;
   }
 
   /** Cross-entropy examples whose weights are CISPO's c·A with c = clip(exp(lp − lp_old)). */
