@@ -229,12 +229,12 @@ class TrainingController {
         || !a.trainAttn().equals(b.trainAttn())
         || !a.trainMlp().equals(b.trainMlp())
         || !a.trainUnembed().equals(b.trainUnembed())
-        || !a.useDora().equals(b.useDora())) {
+        || a.dora() != b.dora()) {
       throw ApiException.badRequest(
           "path",
           "the checkpoint's LoRA configuration (rank "
               + source.rank()
-              + (a.useDora() ? ", DoRA" : "")
+              + (a.dora() ? ", DoRA" : "")
               + ") differs from this model's");
     }
     return queue(caller, run, "load_weights", seq, req);

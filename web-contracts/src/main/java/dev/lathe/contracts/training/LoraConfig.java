@@ -1,5 +1,6 @@
 package dev.lathe.contracts.training;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import dev.lathe.contracts.Wire;
 
 /**
@@ -20,13 +21,18 @@ public record LoraConfig(
     trainUnembed = trainUnembed == null ? Boolean.TRUE : trainUnembed;
     trainMlp = trainMlp == null ? Boolean.TRUE : trainMlp;
     trainAttn = trainAttn == null ? Boolean.TRUE : trainAttn;
-    useDora = useDora == null ? Boolean.FALSE : useDora;
+  }
+
+  /** Whether the adapter is DoRA ({@code use_dora} absent: not; it stays absent on the wire). */
+  @JsonIgnore
+  public boolean dora() {
+    return Boolean.TRUE.equals(useDora);
   }
 
   /** Tinker's fields alone: a LoRA adapter. */
   public LoraConfig(
       Integer rank, Long seed, Boolean trainUnembed, Boolean trainMlp, Boolean trainAttn) {
-    this(rank, seed, trainUnembed, trainMlp, trainAttn, false);
+    this(rank, seed, trainUnembed, trainMlp, trainAttn, null);
   }
 
   public static LoraConfig ofRank(int rank) {

@@ -256,7 +256,7 @@ final class Executor implements AutoCloseable {
             LoraSpec.targets(config.trainAttn(), config.trainMlp(), config.trainUnembed()),
             false,
             1.0,
-            config.useDora());
+            config.dora());
     LoraAdapter adapter = LoraAdapter.create(base.llama(), spec, manager, DataType.FLOAT32);
     Live l = replaceLive(r.modelId(), adapter);
     return snapshot(run, l, r.seqId(), new CreateModelResponse(r.modelId()));
