@@ -97,14 +97,20 @@ def half_written(store):
     return sorted(str(p.relative_to(store)) for p in store.rglob("*") if p.name.startswith("~") or p.suffix == ".tmp")
 
 
-def logged(log, text, timeout):
-    """Whether the server wrote `text` to its log within `timeout` seconds."""
+def eventually(condition, timeout):
+    """Whether `condition()` holds within `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while text not in log.read_text():
+    while not condition():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.2)
     return True
+
+
+def nothing_half_written(store):
+    """No staging directory or temporary file is left once the writes in flight have ended (a
+    snapshot the server is writing has one for a moment)."""
+    return eventually(lambda: half_written(store) == [], timeout=30)
 
 
 def step(loop, n):
@@ -140,8 +146,9 @@ def test_a_full_or_read_only_store_fails_saves_clearly_and_loses_nothing(server,
             refuses(loop.training.save_weights_for_sampler("while-full"), "No space left on device")
             metrics += [step(loop, n) for n in range(3, 5)]  # training goes on, unsnapshotted
             # The snapshot thread writes a run at most once a second: the kill waits for its refusal.
-            assert logged(tmp_path / "server.log", "could not be written", timeout=30)
-            assert half_written(store) == []
+            log = tmp_path / "server.log"
+            assert eventually(lambda: "could not be written" in log.read_text(), timeout=30)
+            assert nothing_half_written(store)  # what a refused write began, it removed
             killed.proc.kill()  # while the store is still full: those steps live only in the log
             killed.proc.wait(timeout=30)
         first.__exit__(None, None, None)
@@ -159,7 +166,7 @@ def test_a_full_or_read_only_store_fails_saves_clearly_and_loses_nothing(server,
             reloaded.load_state(good).result()
             again = reloaded.save_state("reloaded").result()
             assert_same(tensors(loop.rest.download_checkpoint_archive(again)), tensors(good_archive))
-            assert half_written(store) == []
+            assert nothing_half_written(store)
 
     assert metrics == reference_metrics  # no step lost or applied twice through the faults
     assert_same(final, reference_tensors)
