@@ -94,8 +94,8 @@ public final class LoraAdapter implements AutoCloseable {
       NDArray b = view(flat, i++, p.b().getShape());
       NDArray m = p.magnitude() == null ? null : view(flat, i++, p.magnitude().getShape());
       Pair viewed = new Pair(p.path(), p.layer(), p.module(), a, b, m);
-      for (NDArray given1 : p.tensors()) {
-        given1.close();
+      for (NDArray original : p.tensors()) {
+        original.close();
       }
       pairs.put(p.path(), viewed);
       byLayerModule.put(p.layer() + "/" + p.module(), viewed);
@@ -310,21 +310,31 @@ public final class LoraAdapter implements AutoCloseable {
     };
   }
 
-  /**
-   * DoRA's m / ‖W + s·B·A‖ of each output row [out], for a pair with a magnitude and its frozen
-   * weight W [out, in]. The squared norm expands to ‖W_i‖² + 2s·⟨W_i, (B·A)_i⟩ + s²·‖(B·A)_i‖²,
-   * with ⟨W_i, (B·A)_i⟩ = Σ_k B_ik (W·Aᵀ)_ik and ‖(B·A)_i‖² = B_i (A·Aᵀ) B_iᵀ: products of [out, r]
-   * and [r, r], so that W + s·B·A [out, in] is never formed.
-   */
+  /** DoRA's m / ‖W + s·B·A‖ of each output row [out], for a pair with a magnitude and its W. */
   public NDArray doraScale(Pair p, NDArray weight) {
-    int[] rows = {1};
-    NDArray wa = weight.matMul(p.a().transpose()); // W·Aᵀ [out, r]
-    NDArray gram = p.a().matMul(p.a().transpose()); // A·Aᵀ [r, r]
-    NDArray cross = p.b().mul(wa).sum(rows); // ⟨W_i, (B·A)_i⟩ [out]
-    NDArray own = p.b().matMul(gram).mul(p.b()).sum(rows); // ‖(B·A)_i‖² [out]
+    NDArray one =
+        doraScales( // as a stack of one
+            p.a().expandDims(0), p.b().expandDims(0), weight, scale.reshape(1, 1), p.magnitude());
+    return one.reshape(-1); // [out]
+  }
+
+  /**
+   * DoRA's m / ‖W + s·B·A‖ per output row for a stack of U adapters' A [U, r, in] and B [U, out, r]
+   * on one weight W [out, in], with their s [U, 1] and m [U, out] (or [out] for U = 1): [U, out].
+   * The squared norm expands to ‖W_o‖² + 2s·⟨W_o, (B·A)_o⟩ + s²·‖(B·A)_o‖², with ⟨W_o, (B·A)_o⟩ =
+   * Σ_k B_ok (A·Wᵀ)_ko and ‖(B·A)_o‖² = B_o (A·Aᵀ) B_oᵀ: products of [r, out] and [r, r], so that W
+   * + s·B·A [out, in] is never formed; zero rows of A and columns of B (a stack's padding to its
+   * largest rank) add nothing.
+   */
+  static NDArray doraScales(NDArray a, NDArray b, NDArray weight, NDArray s, NDArray m) {
+    int[] last = {2};
+    NDArray wa = a.matMul(weight.transpose()); // A·Wᵀ [U, r, out]
+    NDArray cross = b.mul(wa.transpose(0, 2, 1)).sum(last); // ⟨W_o, (B·A)_o⟩ [U, out]
+    NDArray gram = a.matMul(a.transpose(0, 2, 1)); // A·Aᵀ [U, r, r]
+    NDArray own = b.matMul(gram).mul(b).sum(last); // ‖(B·A)_o‖² [U, out]
     NDArray squared =
-        weight.square().sum(rows).add(cross.mul(scale).mul(2)).add(own.mul(scale.square()));
-    return p.magnitude().div(squared.maximum(Float.MIN_NORMAL).sqrt()); // [out]
+        weight.square().sum(new int[] {1}).add(cross.mul(s).mul(2)).add(own.mul(s.square()));
+    return m.div(squared.maximum(Float.MIN_NORMAL).sqrt()); // [U, out]
   }
 
   /** The A and B this adapter has for the linear at {@code layer}/{@code module}, or null. */

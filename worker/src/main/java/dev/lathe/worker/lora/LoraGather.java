@@ -160,9 +160,7 @@ public final class LoraGather implements LoraHook, AutoCloseable {
 
   /**
    * Every adapter's DoRA scale m / ‖W + s·B·A‖ minus 1, [U, 1, out] (0 for a LoRA adapter), from
-   * the stacks in a handful of operations however many adapters are DoRA: {@link
-   * LoraAdapter#doraScale}'s expansion of the squared norm, batched over U (the zero padding adds
-   * nothing to it).
+   * the stacks in one batched {@link LoraAdapter#doraScales} however many adapters are DoRA.
    */
   private NDArray doraScales(
       List<LoraAdapter.Pair> pairs, NDArray a, NDArray b, NDArray weight, DataType dtype) {
@@ -180,14 +178,7 @@ public final class LoraGather implements LoraHook, AutoCloseable {
     }
     NDArray s = manager.create(scaling, new Shape(u, 1)).toType(dtype, false); // [U, 1]
     NDArray mask = manager.create(isDora, new Shape(u, 1, 1)).toType(dtype, false); // [U, 1, 1]
-    int[] last = {2};
-    NDArray wa = a.matMul(weight.transpose()); // A·Wᵀ [U, R, out]
-    NDArray cross = b.mul(wa.transpose(0, 2, 1)).sum(last); // ⟨W_o, (B·A)_o⟩ [U, out]
-    NDArray gram = a.matMul(a.transpose(0, 2, 1)); // A·Aᵀ [U, R, R]
-    NDArray own = b.matMul(gram).mul(b).sum(last); // ‖(B·A)_o‖² [U, out]
-    NDArray squared =
-        weight.square().sum(new int[] {1}).add(cross.mul(s).mul(2)).add(own.mul(s.square()));
-    NDArray scales = NDArrays.stack(magnitudes).div(squared.maximum(Float.MIN_NORMAL).sqrt());
+    NDArray scales = LoraAdapter.doraScales(a, b, weight, s, NDArrays.stack(magnitudes));
     return scales.sub(1).reshape(u, 1, out).mul(mask); // [U, 1, out]
   }
 
