@@ -380,6 +380,17 @@ public final class LoraAdapter implements AutoCloseable {
     List<HostTensor> tensors() {
       return magnitude == null ? List.of(a, b) : List.of(a, b, magnitude);
     }
+
+    /** The pair's tensors under their PEFT names, in parameter order. */
+    public Map<String, HostTensor> named() {
+      Map<String, HostTensor> out = new LinkedHashMap<>();
+      out.put(peftName(path, "A"), a);
+      out.put(peftName(path, "B"), b);
+      if (magnitude != null) {
+        out.put(magnitudeName(path), magnitude);
+      }
+      return out;
+    }
   }
 
   /** A parameter with its gradient and first and second moments, in float32. */

@@ -529,12 +529,9 @@ final class Executor implements AutoCloseable {
       try (NDManager m = manager.newSubManager()) {
         Map<String, NDArray> grads = new LinkedHashMap<>();
         for (LoraAdapter.HostPair p : adapter.pairs()) {
-          grads.put(
-              LoraAdapter.peftName(p.path(), "A"),
-              m.create(p.a().grad(), new Shape(p.a().shape())));
-          grads.put(
-              LoraAdapter.peftName(p.path(), "B"),
-              m.create(p.b().grad(), new Shape(p.b().shape())));
+          for (var t : p.named().entrySet()) {
+            grads.put(t.getKey(), m.create(t.getValue().grad(), new Shape(t.getValue().shape())));
+          }
         }
         Path tmp = file.resolveSibling(GRADIENT + ".tmp");
         Safetensors.write(tmp, grads, meta);

@@ -43,14 +43,15 @@ class ManyTenantsWorkerTest extends WorkerHarness {
   List<String> runs(String prefix) {
     List<String> out = new ArrayList<>();
     for (int i = 0; i < RANKS.length; i++) {
-      out.add(run("tenant-" + i, prefix + ":" + i, RANKS[i]));
+      out.add(run("tenant-" + i, prefix + ":" + i, RANKS[i], i % 3 == 1)); // 1 and 4: DoRA
     }
     return out;
   }
 
   /**
-   * Five adapters trained in rotation, each request alone so both workers compute the same batches:
-   * two forward_backward per step, so gradients wait in host memory and on disk between them.
+   * Five adapters (two DoRA) trained in rotation, each request alone so both workers compute the
+   * same batches: two forward_backward per step, so gradients wait in host memory and on disk
+   * between them.
    */
   void trainInRotation(List<String> runs) throws InterruptedException {
     for (String r : runs) {

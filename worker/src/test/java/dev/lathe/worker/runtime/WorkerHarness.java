@@ -54,13 +54,18 @@ abstract class WorkerHarness extends WithTinyModel {
 
   /** A training run of {@code tenant} with its create_model request queued as seq_id 0. */
   String run(String tenant, String id, int rank) {
+    return run(tenant, id, rank, false);
+  }
+
+  /** As {@link #run(String, String, int)}, a DoRA adapter if {@code dora}. */
+  String run(String tenant, String id, int rank, boolean dora) {
     jdbc.update(
         "INSERT INTO tenants (id, name) VALUES (?, ?) ON CONFLICT DO NOTHING", tenant, tenant);
     jdbc.update(
         "INSERT INTO sessions (id, tenant_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
         "s-" + tenant,
         tenant);
-    String config = "{\"rank\": " + rank + "}";
+    String config = "{\"rank\": " + rank + ", \"use_dora\": " + dora + "}";
     jdbc.update(
         "INSERT INTO training_runs (id, tenant_id, session_id, base_model, lora_rank, lora_config, lora_seed)"
             + " VALUES (?, ?, ?, 'lathe-tiny', ?, ?::jsonb, 7)",

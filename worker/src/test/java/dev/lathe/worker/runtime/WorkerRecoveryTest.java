@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Crash safety: a worker stopped between steps, or after a forward_backward whose gradient lived
@@ -62,13 +64,15 @@ class WorkerRecoveryTest extends WorkerHarness {
   /**
    * Steps are marked done before their snapshots are written (off the clock cycle): a worker that
    * dies with its snapshots still in flight loses none, since the next one restores the last
-   * snapshot on disk and replays the done forward_backward and optim_step requests since.
+   * snapshot on disk and replays the done forward_backward and optim_step requests since. LoRA and
+   * DoRA alike.
    */
-  @Test
-  void aWorkerThatDiesWithSnapshotsInFlightLosesNoStep() throws Exception {
-    String reference = reference("ref2:train:0", 8);
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true})
+  void aWorkerThatDiesWithSnapshotsInFlightLosesNoStep(boolean dora) throws Exception {
+    String reference = reference("ref2-" + dora + ":train:0", 8, dora);
 
-    String model = run("inflight:train:0");
+    String model = run("tnt", "inflight-" + dora + ":train:0", 8, dora);
     try (Worker first = worker()) {
       awaitDone(model, 0); // create_model's snapshot is written before it is done
       first.holdSnapshots();
@@ -156,7 +160,11 @@ class WorkerRecoveryTest extends WorkerHarness {
 
   /** A run that takes {@code steps} requests (seq 1 on) on a worker of its own, with no crash. */
   private String reference(String id, int steps) throws InterruptedException {
-    String reference = run(id);
+    return reference(id, steps, false);
+  }
+
+  private String reference(String id, int steps, boolean dora) throws InterruptedException {
+    String reference = run("tnt", id, 8, dora);
     try (Worker w = worker()) {
       for (int seq = 1; seq <= steps; seq++) {
         step(reference, seq);
