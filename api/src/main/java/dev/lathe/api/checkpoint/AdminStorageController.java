@@ -35,13 +35,9 @@ class AdminStorageController {
     this.tenants = tenants;
   }
 
-  private Caller tenant(String tenantId) {
-    return tenants.as(tenantId);
-  }
-
   @GetMapping
   Map<String, Object> list(@PathVariable String tenantId) {
-    Caller c = tenant(tenantId);
+    Caller c = tenants.as(tenantId);
     List<Checkpoint> all = checkpoints.checkpoints(c, null, 10_000, 0);
     Set<String> inUse = checkpoints.inUse(all);
     List<Row> rows = new ArrayList<>();
@@ -61,7 +57,7 @@ class AdminStorageController {
       HttpServletResponse res)
       throws IOException {
     Checkpoints.Stored s =
-        checkpoints.require(tenant(tenantId), runId, CheckpointController.kind(kind), name);
+        checkpoints.require(tenants.as(tenantId), runId, CheckpointController.kind(kind), name);
     CheckpointController.writeTar(s, name, res);
   }
 
@@ -72,7 +68,7 @@ class AdminStorageController {
       @PathVariable String kind,
       @PathVariable String name)
       throws IOException {
-    Caller c = tenant(tenantId);
+    Caller c = tenants.as(tenantId);
     checkpoints.delete(checkpoints.require(c, runId, CheckpointController.kind(kind), name));
     return ResponseEntity.noContent().build();
   }
@@ -80,7 +76,7 @@ class AdminStorageController {
   /** Deletes every expired checkpoint that no sampling session uses; says what it did. */
   @PostMapping("/delete_expired")
   Map<String, Object> deleteExpired(@PathVariable String tenantId) throws IOException {
-    Caller c = tenant(tenantId);
+    Caller c = tenants.as(tenantId);
     List<String> deleted = new ArrayList<>();
     List<String> kept = new ArrayList<>();
     List<Checkpoints.Stored> expired = checkpoints.expired(c);
