@@ -118,7 +118,7 @@ def test_every_endpoint_refuses_another_tenants_ids(server, alice):
         # Bodies naming alice's run, session, sampler or future: not found, whatever else they carry.
         for endpoint in ("forward_backward", "forward", "optim_step", "save_weights", "save_weights_for_sampler",
                          "load_weights", "unload_model", "get_info", "retrieve_future", "session_heartbeat",
-                         "create_model", "asample", "create_sampling_session"):
+                         "create_model", "asample", "create_sampling_session", "merged_export"):
             r = http.post(f"/api/v1/{endpoint}", json=body(ids))
             assert r.status_code == 404, (endpoint, r.status_code, r.text)
         for rid in (ids["request_id"], ids["sample_request_id"]):

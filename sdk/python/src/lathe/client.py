@@ -356,10 +356,27 @@ class RestClient:
 
     def download_checkpoint_archive(self, path: str) -> bytes:
         """A tar of the checkpoint's PEFT files."""
-        url = self.http.request("GET", _checkpoint(path) + "/archive")["url"]
+        return self._download(_checkpoint(path) + "/archive")
+
+    def merged_export(self, path: str) -> APIFuture[dict]:
+        """Merges the checkpoint into its base model (a Lathe extension): a future of
+        ``{model_path, files, size_bytes}``; the model is kept with the checkpoint (its bytes count
+        in the checkpoint's size) until the checkpoint is deleted or overwritten."""
+        _checkpoint(path)  # checked before sending
+        body = {"model_path": path, "type": "merged_export"}
+        accepted = self.http.request("POST", "/api/v1/merged_export", body)
+        return APIFuture(self.http, accepted["request_id"], lambda b: b)
+
+    def download_merged_archive(self, path: str) -> bytes:
+        """A tar of the checkpoint's merged export: a plain Hugging Face model directory
+        (``config.json``, ``model.safetensors``, the tokenizer's files)."""
+        return self._download(_checkpoint(path) + "/merged_archive")
+
+    def _download(self, link: str) -> bytes:
+        url = self.http.request("GET", link)["url"]
         import httpx
 
-        r = httpx.get(url, timeout=120)
+        r = httpx.get(url, timeout=600)
         r.raise_for_status()
         return r.content
 

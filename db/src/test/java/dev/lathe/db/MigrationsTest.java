@@ -24,7 +24,7 @@ class MigrationsTest {
     MigrateResult result = flyway.migrate();
 
     assertThat(result.success).isTrue();
-    assertThat(result.migrationsExecuted).isEqualTo(16);
+    assertThat(result.migrationsExecuted).isEqualTo(17);
     for (MigrationInfo m : flyway.info().all()) {
       assertThat(m.getState()).as(m.getScript()).isEqualTo(MigrationState.SUCCESS);
       assertThat(m.getScript()).matches("V\\d+__[a-z]+_[a-z_]+\\.sql");

@@ -8,6 +8,7 @@ import dev.lathe.contracts.checkpoint.CheckpointStorageUsage;
 import dev.lathe.contracts.checkpoint.CheckpointTtlRequest;
 import dev.lathe.contracts.checkpoint.CheckpointsListResponse;
 import dev.lathe.contracts.checkpoint.Cursor;
+import dev.lathe.contracts.checkpoint.MergedExportResponse;
 import dev.lathe.contracts.checkpoint.TrainingRun;
 import dev.lathe.contracts.checkpoint.TrainingRunsResponse;
 import dev.lathe.worker.store.Trees;
@@ -35,7 +36,7 @@ import org.springframework.web.bind.annotation.RestController;
 
 /**
  * The REST client's view of storage: training runs, checkpoints (list, delete, TTL, publish) and
- * archives of a checkpoint's PEFT files behind signed, expiring links.
+ * archives of a checkpoint's PEFT files (or of its merged export) behind signed, expiring links.
  */
 @RestController
 @RequestMapping("/api/v1")
@@ -152,14 +153,44 @@ class CheckpointController {
       @PathVariable String name,
       HttpServletRequest req) {
     checkpoints.require(caller, runId, kind(kind), name);
-    Instant expires =
-        Instant.now().plus(LINK_LIFETIME).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
-    String token = links.sign(new LinkSigner.Target(runId, kind, name, expires));
-    String base = req.getScheme() + "://" + req.getServerName() + ":" + req.getServerPort();
-    return new CheckpointArchiveUrlResponse(base + "/api/v1/archives/" + token + ".tar", expires);
+    return link(new LinkSigner.Target(runId, kind, name, expiry()), req);
   }
 
-  /** The signed link itself: a tar of the checkpoint's PEFT files, no API key needed. */
+  /**
+   * A link to the checkpoint merged into its base model, once {@code merged_export} wrote it (a
+   * Lathe extension): a tar of a plain Hugging Face model directory.
+   */
+  @GetMapping("/training_runs/{runId}/checkpoints/{kind}/{name}/merged_archive")
+  CheckpointArchiveUrlResponse mergedArchive(
+      Caller caller,
+      @PathVariable String runId,
+      @PathVariable String kind,
+      @PathVariable String name,
+      HttpServletRequest req)
+      throws IOException {
+    Checkpoints.Stored s = checkpoints.require(caller, runId, kind(kind), name);
+    if (merged(s).isEmpty()) {
+      throw ApiException.notFound(
+          "checkpoint_id",
+          kind + "/" + name + " (it has no merged export yet: POST /api/v1/merged_export)");
+    }
+    return link(new LinkSigner.Target(runId, kind, name, expiry(), true), req);
+  }
+
+  private static Instant expiry() {
+    return Instant.now().plus(LINK_LIFETIME).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+  }
+
+  private CheckpointArchiveUrlResponse link(LinkSigner.Target t, HttpServletRequest req) {
+    String base = req.getScheme() + "://" + req.getServerName() + ":" + req.getServerPort();
+    return new CheckpointArchiveUrlResponse(
+        base + "/api/v1/archives/" + links.sign(t) + ".tar", t.expires());
+  }
+
+  /**
+   * The signed link itself: a tar of the checkpoint's PEFT files (or of its merged export), no API
+   * key needed.
+   */
   @GetMapping("/archives/{token}.tar")
   void download(@PathVariable String token, HttpServletResponse res) throws IOException {
     LinkSigner.Target t =
@@ -170,18 +201,43 @@ class CheckpointController {
         checkpoints
             .find(t.runId(), t.kind(), t.name())
             .orElseThrow(() -> ApiException.notFound("checkpoint_id", t.kind() + "/" + t.name()));
-    writeTar(s, t.name(), res);
+    if (!t.merged()) {
+      writeTar(s, t.name(), res);
+      return;
+    }
+    Path dir =
+        merged(s)
+            .orElseThrow(
+                () ->
+                    ApiException.notFound("checkpoint_id", t.kind() + "/" + t.name() + "/merged"));
+    List<String> files;
+    try (var list = Files.list(dir)) {
+      files =
+          list.filter(Files::isRegularFile).map(f -> f.getFileName().toString()).sorted().toList();
+    }
+    writeTar(dir, files, t.name() + "-merged", res);
+  }
+
+  /** The checkpoint's merged export, if it has one. */
+  private static java.util.Optional<Path> merged(Checkpoints.Stored s) throws IOException {
+    Path dir = Trees.current(s.files()).orElse(s.files());
+    return Trees.current(dir.resolve(MergedExportResponse.DIRECTORY));
   }
 
   /** The checkpoint's PEFT files as a tar, streamed. */
   static void writeTar(Checkpoints.Stored s, String name, HttpServletResponse res)
       throws IOException {
+    writeTar(Trees.current(s.files()).orElse(s.files()), ARCHIVED, name, res);
+  }
+
+  private static void writeTar(Path dir, List<String> files, String name, HttpServletResponse res)
+      throws IOException {
     res.setContentType("application/x-tar");
     res.setHeader("Content-Disposition", "attachment; filename=\"" + name + ".tar\"");
-    Path dir = Trees.current(s.files()).orElse(s.files());
     try (OutputStream out = res.getOutputStream();
         TarArchiveOutputStream tar = new TarArchiveOutputStream(out)) {
-      for (String file : ARCHIVED) {
+      tar.setBigNumberMode(TarArchiveOutputStream.BIGNUMBER_POSIX); // files over 8 GiB
+      for (String file : files) {
         Path p = dir.resolve(file);
         TarArchiveEntry entry = new TarArchiveEntry(p, file);
         tar.putArchiveEntry(entry);

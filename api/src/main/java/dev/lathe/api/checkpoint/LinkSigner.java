@@ -19,6 +19,8 @@ import org.springframework.stereotype.Component;
 @Component
 class LinkSigner {
 
+  private static final String MERGED = "merged";
+
   private final byte[] secret;
 
   LinkSigner(JdbcClient jdbc) {
@@ -34,12 +36,24 @@ class LinkSigner {
             .single();
   }
 
-  /** What a link points at. */
-  record Target(String runId, String kind, String name, Instant expires) {}
+  /** What a link points at: a checkpoint's PEFT files, or its merged export. */
+  record Target(String runId, String kind, String name, Instant expires, boolean merged) {
+
+    Target(String runId, String kind, String name, Instant expires) {
+      this(runId, kind, name, expires, false);
+    }
+  }
 
   String sign(Target t) {
     String payload =
-        t.runId() + "\n" + t.kind() + "\n" + t.name() + "\n" + t.expires().getEpochSecond();
+        t.runId()
+            + "\n"
+            + t.kind()
+            + "\n"
+            + t.name()
+            + "\n"
+            + t.expires().getEpochSecond()
+            + (t.merged() ? "\n" + MERGED : "");
     Base64.Encoder b64 = Base64.getUrlEncoder().withoutPadding();
     return b64.encodeToString(payload.getBytes(StandardCharsets.UTF_8))
         + "."
@@ -60,8 +74,9 @@ class LinkSigner {
       }
       String[] p = payload.split("\n");
       Instant expires = Instant.ofEpochSecond(Long.parseLong(p[3]));
-      return p.length == 4 && expires.isAfter(Instant.now())
-          ? Optional.of(new Target(p[0], p[1], p[2], expires))
+      boolean merged = p.length == 5 && p[4].equals(MERGED);
+      return (p.length == 4 || merged) && expires.isAfter(Instant.now())
+          ? Optional.of(new Target(p[0], p[1], p[2], expires, merged))
           : Optional.empty();
     } catch (IllegalArgumentException | ArrayIndexOutOfBoundsException e) {
       return Optional.empty();

@@ -57,6 +57,20 @@ class LinkSignerTest {
     assertThat(signer.verify("%%%.%%%")).isEmpty();
     assertThat(signer.verify(payload("run-1\nweights\nfinal\n" + epoch(target) + "\nx") + "."))
         .isEmpty();
+    // A link to the checkpoint's PEFT files does not reach its merged export, nor the reverse.
+    assertThat(
+            signer.verify(
+                payload("run-1\nweights\nfinal\n" + epoch(target) + "\nmerged") + "." + mac))
+        .isEmpty();
+    LinkSigner.Target merged =
+        new LinkSigner.Target("run-1", "weights", "final", target.expires(), true);
+    String mergedToken = signer.sign(merged);
+    assertThat(signer.verify(mergedToken)).contains(merged);
+    assertThat(
+            signer.verify(
+                payload("run-1\nweights\nfinal\n" + epoch(target))
+                    + mergedToken.substring(mergedToken.indexOf('.'))))
+        .isEmpty();
     // Another deployment (its own database, its own secret).
     LinkSigner other = new LinkSigner(JdbcClient.create(TestDatabase.migratedDatabase()));
     assertThat(other.verify(token)).isEmpty();

@@ -21,6 +21,7 @@ class OpenApiTest extends ApiTestBase {
           "/api/v1/save_weights",
           "/api/v1/retrieve_future",
           "/api/v1/adapter_diagnostics",
+          "/api/v1/merged_export",
           "/admin/v1/tenants"
         }) {
       assertThat(paths.has(p)).as(p).isTrue();

@@ -3,9 +3,12 @@ package dev.lathe.sdk;
 import dev.lathe.contracts.checkpoint.CheckpointArchiveUrlResponse;
 import dev.lathe.contracts.checkpoint.CheckpointTtlRequest;
 import dev.lathe.contracts.checkpoint.CheckpointsListResponse;
+import dev.lathe.contracts.checkpoint.MergedExportRequest;
+import dev.lathe.contracts.checkpoint.MergedExportResponse;
 import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.checkpoint.TrainingRun;
 import dev.lathe.contracts.checkpoint.TrainingRunsResponse;
+import dev.lathe.contracts.future.RequestAccepted;
 import java.net.URI;
 import java.util.concurrent.CompletableFuture;
 
@@ -62,8 +65,31 @@ public final class RestClient {
 
   /** A tar of the checkpoint's PEFT files. */
   public CompletableFuture<byte[]> downloadArchive(String path) {
+    return download(checkpoint(path) + "/archive");
+  }
+
+  /**
+   * Merges the checkpoint into its base model (a Lathe extension); the merged model is kept with
+   * the checkpoint, its bytes counted in the checkpoint's size, until the checkpoint goes.
+   */
+  public CompletableFuture<MergedExportResponse> mergedExport(String path) {
+    checkpoint(path); // checked before sending
     return transport
-        .call("GET", checkpoint(path) + "/archive", null, CheckpointArchiveUrlResponse.class)
+        .call("POST", "api/v1/merged_export", new MergedExportRequest(path), RequestAccepted.class)
+        .thenCompose(a -> transport.result(a.requestId(), MergedExportResponse.class));
+  }
+
+  /**
+   * A tar of the checkpoint's merged export: a plain Hugging Face model directory ({@code
+   * config.json}, {@code model.safetensors}, the tokenizer's files).
+   */
+  public CompletableFuture<byte[]> downloadMergedArchive(String path) {
+    return download(checkpoint(path) + "/merged_archive");
+  }
+
+  private CompletableFuture<byte[]> download(String link) {
+    return transport
+        .call("GET", link, null, CheckpointArchiveUrlResponse.class)
         .thenApplyAsync(r -> transport.get(URI.create(r.url())));
   }
 

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.checkpoint.Checkpoint;
+import dev.lathe.contracts.checkpoint.MergedExportResponse;
 import dev.lathe.contracts.diagnostics.AdapterDiagnosticsResponse;
 import dev.lathe.contracts.model.Datum;
 import dev.lathe.contracts.model.ModelInput;
@@ -148,7 +149,7 @@ class JavaSdkTest extends WithServer {
   }
 
   @Test
-  void checkpointsListTtlPublishDownloadDelete() throws Exception {
+  void checkpointsListTtlPublishDownloadMergeDelete() throws Exception {
     TrainingClient training =
         service.createLoraTrainingClient("lathe-tiny", LoraConfig.ofRank(4)).join();
     String path = training.saveState("resume-me").join();
@@ -160,7 +161,21 @@ class JavaSdkTest extends WithServer {
     rest.publish(path).join();
     assertThat(rest.checkpoints(training.modelId()).join().checkpoints().getFirst().isPublic())
         .isTrue();
-    byte[] tar = rest.downloadArchive(path).join();
+    List<String> names = tarNames(rest.downloadArchive(path).join());
+    assertThat(names).anyMatch(n -> n.endsWith("adapter_model.safetensors"));
+    long before = rest.checkpoints(training.modelId()).join().checkpoints().getFirst().sizeBytes();
+    MergedExportResponse merged = rest.mergedExport(path).join();
+    assertThat(merged.files()).contains("config.json", "model.safetensors");
+    assertThat(tarNames(rest.downloadMergedArchive(path).join()))
+        .containsExactlyElementsOf(merged.files());
+    assertThat(rest.checkpoints(training.modelId()).join().checkpoints().getFirst().sizeBytes())
+        .isEqualTo(before + merged.sizeBytes());
+    training.loadState(path, true).join();
+    rest.deleteCheckpoint(path).join();
+    assertThat(rest.checkpoints(training.modelId()).join().checkpoints()).isEmpty();
+  }
+
+  private static List<String> tarNames(byte[] tar) throws java.io.IOException {
     List<String> names = new ArrayList<>();
     try (var in =
         new org.apache.commons.compress.archivers.tar.TarArchiveInputStream(
@@ -169,10 +184,7 @@ class JavaSdkTest extends WithServer {
         names.add(e.getName());
       }
     }
-    assertThat(names).anyMatch(n -> n.endsWith("adapter_model.safetensors"));
-    training.loadState(path, true).join();
-    rest.deleteCheckpoint(path).join();
-    assertThat(rest.checkpoints(training.modelId()).join().checkpoints()).isEmpty();
+    return names;
   }
 
   @Test

@@ -5,6 +5,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.lathe.contracts.WireJson;
+import dev.lathe.contracts.checkpoint.MergedExportRequest;
+import dev.lathe.contracts.checkpoint.MergedExportResponse;
 import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.diagnostics.AdapterDiagnosticsRequest;
 import dev.lathe.contracts.model.TensorData;
@@ -33,6 +35,7 @@ import dev.lathe.worker.lora.LoraSpec;
 import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.BaseModel;
 import dev.lathe.worker.optim.AdamW;
+import dev.lathe.worker.store.MergedExport;
 import dev.lathe.worker.store.PeftAdapter;
 import dev.lathe.worker.store.Safetensors;
 import dev.lathe.worker.store.Trees;
@@ -231,6 +234,44 @@ final class Executor implements AutoCloseable {
         throw new UserError("model_path: " + e.getMessage());
       }
       return diagnosed(req.modelPath(), null, spec, tensors, topK, threshold);
+    };
+  }
+
+  /**
+   * A merged_export request, checked here (the checkpoint must be the tenant's) and returned as the
+   * work to do off the clock cycle: base + adapter written as one Hugging Face model directory
+   * inside the checkpoint's (so that it goes with it), whose bytes then count in the checkpoint's
+   * size. It reads the frozen base weights and the checkpoint's files only.
+   */
+  java.util.concurrent.Callable<Outcome> mergedExport(Claimed r) throws SQLException {
+    MergedExportRequest req = WireJson.mapper().treeToValue(r.body(), MergedExportRequest.class);
+    WorkerStore.Checkpoint ckpt = checkpoint(r.tenantId(), req.modelPath());
+    return () -> {
+      GradMode.off();
+      Path dir =
+          Trees.current(Path.of(ckpt.storagePath()))
+              .orElseThrow(() -> new UserError("model_path " + req.modelPath() + " has no files"));
+      Path target = dir.resolve(MergedExportResponse.DIRECTORY);
+      try (NDManager m = manager.newSubManager();
+          LoraAdapter saved = PeftAdapter.load(dir, base.config(), m, DataType.FLOAT32, false)) {
+        Path tmp = Trees.staging(target);
+        try {
+          MergedExport.write(base, saved, tmp);
+          Trees.replace(tmp, target);
+        } finally {
+          Trees.delete(tmp);
+        }
+      } catch (IllegalArgumentException e) {
+        throw new UserError("model_path: " + e.getMessage());
+      } catch (IOException e) {
+        throw new StorageError(e);
+      }
+      List<String> files;
+      try (Stream<Path> list = Files.list(target)) {
+        files = list.map(f -> f.getFileName().toString()).sorted().toList();
+      }
+      store.checkpointSize(ckpt, size(dir));
+      return new Outcome(new MergedExportResponse(req.modelPath(), files, size(target)), 0);
     };
   }
 

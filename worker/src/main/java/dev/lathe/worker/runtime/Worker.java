@@ -134,10 +134,10 @@ public final class Worker implements AutoCloseable {
   private final Set<String> gapWarned = new HashSet<>(); // requests logged as running past a gap
   private final Set<String> stepped = new HashSet<>(); // runs that finished a request this cycle
   private final List<Pending> finishing = new ArrayList<>(); // ended, rows not yet written
-  // Requests that run off the loop (adapter_diagnostics) and what became of them.
+  // Requests that run off the loop (OFF_LOOP) and what became of them.
   private final java.util.concurrent.ExecutorService offLoop =
       java.util.concurrent.Executors.newSingleThreadExecutor(
-          Thread.ofPlatform().name("lathe-diagnostics").daemon(true).factory());
+          Thread.ofPlatform().name("lathe-off-loop").daemon(true).factory());
   private final java.util.concurrent.ConcurrentLinkedQueue<OffLoop> doneOffLoop =
       new java.util.concurrent.ConcurrentLinkedQueue<>();
   private final Map<String, Long> resultsOut = new HashMap<>(); // run → nanoTime of its last result
@@ -254,6 +254,9 @@ public final class Worker implements AutoCloseable {
   }
 
   private static final Set<String> FUSED = Set.of("forward", "forward_backward");
+
+  /** Requests that read only the frozen base and saved files: they run beside the clock cycle. */
+  private static final Set<String> OFF_LOOP = Set.of("adapter_diagnostics", "merged_export");
 
   /**
    * Renews the lease (taking back the requests of stopped workers) and unloads silent runs, once
@@ -578,7 +581,7 @@ public final class Worker implements AutoCloseable {
     boolean ran = false;
     for (Iterator<Claimed> it = unordered.iterator(); it.hasNext(); ) {
       Claimed c = it.next();
-      if (c.kind().equals("adapter_diagnostics")) {
+      if (OFF_LOOP.contains(c.kind())) {
         it.remove();
         release(c);
         runOffLoop(c);
@@ -605,7 +608,7 @@ public final class Worker implements AutoCloseable {
   private void runOffLoop(Claimed c) {
     java.util.concurrent.Callable<Executor.Outcome> work;
     try {
-      work = executor.diagnostics(c);
+      work = c.kind().equals("merged_export") ? executor.mergedExport(c) : executor.diagnostics(c);
     } catch (Exception e) {
       failWith(c, e, 0);
       return;

@@ -449,6 +449,19 @@ public final class WorkerStore {
     }
   }
 
+  /** Sets a checkpoint's size, as its files are now (a merged export added to them). */
+  void checkpointSize(Checkpoint ckpt, long bytes) throws SQLException {
+    try (Connection c = ds.getConnection()) {
+      update(
+          c,
+          "UPDATE checkpoints SET size_bytes = ? WHERE training_run_id = ? AND kind = ? AND name = ?",
+          bytes,
+          ckpt.trainingRunId(),
+          ckpt.kind(),
+          ckpt.name());
+    }
+  }
+
   boolean checkpointExists(String runId, String kind, String name) throws SQLException {
     try (Connection c = ds.getConnection();
         PreparedStatement st =
