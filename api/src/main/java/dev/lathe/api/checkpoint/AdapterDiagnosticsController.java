@@ -6,7 +6,6 @@ import dev.lathe.api.tenant.Tenants;
 import dev.lathe.api.training.TrainingRuns;
 import dev.lathe.api.web.ApiException;
 import dev.lathe.api.web.Check;
-import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.diagnostics.AdapterDiagnosticsRequest;
 import dev.lathe.contracts.future.RequestAccepted;
 import org.springframework.web.bind.annotation.PathVariable;
@@ -59,14 +58,7 @@ class AdapterDiagnosticsController {
     }
     String runId = req.modelId();
     if (req.modelPath() != null) {
-      TinkerPath path;
-      try {
-        path = TinkerPath.parse(req.modelPath());
-      } catch (IllegalArgumentException e) {
-        throw ApiException.badRequest("model_path", e.getMessage());
-      }
-      checkpoints.require(caller, path.trainingRunId(), path.kind(), path.name());
-      runId = path.trainingRunId();
+      runId = checkpoints.requirePath(caller, req.modelPath(), "model_path").trainingRunId();
     }
     TrainingRuns.Run run = runs.require(caller, runId);
     String id =

@@ -6,6 +6,7 @@ import dev.lathe.contracts.WireJson;
 import dev.lathe.contracts.checkpoint.Checkpoint;
 import dev.lathe.contracts.checkpoint.CheckpointStorageUsage;
 import dev.lathe.contracts.checkpoint.CheckpointType;
+import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.checkpoint.TrainingRun;
 import dev.lathe.worker.store.Trees;
 import java.io.IOException;
@@ -126,6 +127,21 @@ class Checkpoints {
         .query((rs, n) -> stored(rs))
         .optional()
         .orElseThrow(() -> ApiException.notFound("checkpoint_id", kind + "/" + name));
+  }
+
+  /**
+   * The caller's checkpoint at the {@code tinker://} path given in {@code field}: a 400 naming the
+   * field if it is no such path, a 404 if the caller has no such checkpoint.
+   */
+  TinkerPath requirePath(Caller caller, String path, String field) {
+    TinkerPath p;
+    try {
+      p = TinkerPath.parse(path);
+    } catch (IllegalArgumentException e) {
+      throw ApiException.badRequest(field, e.getMessage());
+    }
+    require(caller, p.trainingRunId(), p.kind(), p.name());
+    return p;
   }
 
   /** A checkpoint by id alone, for signed download links. */

@@ -4,7 +4,6 @@ import dev.lathe.api.auth.Caller;
 import dev.lathe.api.future.Requests;
 import dev.lathe.api.tenant.TenantQuotas;
 import dev.lathe.api.training.TrainingRuns;
-import dev.lathe.api.web.ApiException;
 import dev.lathe.contracts.checkpoint.MergedExportRequest;
 import dev.lathe.contracts.checkpoint.TinkerPath;
 import dev.lathe.contracts.future.RequestAccepted;
@@ -38,13 +37,7 @@ class MergedExportController {
 
   @PostMapping("/merged_export")
   RequestAccepted export(Caller caller, @RequestBody MergedExportRequest req) {
-    TinkerPath path;
-    try {
-      path = TinkerPath.parse(req.modelPath());
-    } catch (IllegalArgumentException e) {
-      throw ApiException.badRequest("model_path", e.getMessage());
-    }
-    checkpoints.require(caller, path.trainingRunId(), path.kind(), path.name());
+    TinkerPath path = checkpoints.requirePath(caller, req.modelPath(), "model_path");
     quotas.allowNewCheckpoint(caller, "model_path");
     TrainingRuns.Run run = runs.require(caller, path.trainingRunId());
     String id =
