@@ -51,17 +51,28 @@ public final class LoraGather implements LoraHook, AutoCloseable {
   }
 
   /**
-   * The hook for a batch whose row r uses {@code rows.get(r)} (null: the base model): that
-   * adapter's own when every row uses the same LoRA adapter (or none), else a {@link LoraGather}
-   * (close it when the batch is done with; it is also closed with {@code parent}). A DoRA adapter
-   * is always gathered, so that decoding computes its scales once, not at every step.
+   * The hook for one forward pass of a batch whose row r uses {@code rows.get(r)} (null: the base
+   * model): that adapter's own when every row uses the same one (or none), else a {@link
+   * LoraGather} (close it when the batch is done with; it is also closed with {@code parent}).
    */
   public static LoraHook forRows(List<LoraAdapter> rows, DataType dtype, NDManager parent) {
     LoraAdapter first = rows.getFirst();
-    if (rows.stream().allMatch(a -> a == first) && (first == null || !first.spec().dora())) {
+    if (rows.stream().allMatch(a -> a == first)) {
       return first == null ? LoraHook.NONE : first.hook();
     }
     return of(rows, dtype, parent);
+  }
+
+  /**
+   * As {@link #forRows}, for a decode batch that runs many forward passes with the same rows: a
+   * DoRA adapter is gathered even alone, so that its scales are computed once, not at every token.
+   */
+  public static LoraHook forDecoding(List<LoraAdapter> rows, DataType dtype, NDManager parent) {
+    LoraAdapter first = rows.getFirst();
+    if (first != null && first.spec().dora() && rows.stream().allMatch(a -> a == first)) {
+      return of(rows, dtype, parent);
+    }
+    return forRows(rows, dtype, parent);
   }
 
   /** A gathering hook for a batch whose row r uses {@code rows.get(r)} (null: the base model). */

@@ -303,7 +303,7 @@ public final class DecodeBatch<K> implements AutoCloseable {
   /** The rows' adapters: one adapter (or none) for all, or gathered per row. */
   private LoraHook hook() {
     List<LoraAdapter> adapters = rows.stream().map(r -> r.member.job.adapter()).toList();
-    return LoraGather.forRows(adapters, model.dtype(), manager);
+    return LoraGather.forDecoding(adapters, model.dtype(), manager);
   }
 
   /** Rows joined or left: the adapters' hook is built again before the next forward. */

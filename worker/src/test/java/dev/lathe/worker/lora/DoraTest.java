@@ -40,14 +40,16 @@ class DoraTest extends WithTinyModel {
       scope.suppressNotUsedWarning();
       NDArray tokens = manager.create(new long[][] {{5, 4, 3, 2, 1}});
       NDArray plain = base.llama().forward(tokens, null, LoraHook.NONE, null);
-      NDArray adapted =
-          base.llama()
-              .forward(
-                  tokens,
-                  null,
-                  LoraGather.forRows(List.of(fresh), DataType.FLOAT32, manager),
-                  null);
-      assertThat(Arrays2.maxAbsDiff(adapted, plain)).isLessThan(1e-6);
+      // Its own hook (a training step's) and the gathered one (a decode batch's).
+      for (LoraHook hook :
+          List.of(
+              LoraGather.forRows(List.of(fresh), DataType.FLOAT32, manager),
+              LoraGather.forDecoding(List.of(fresh), DataType.FLOAT32, manager))) {
+        NDArray adapted = base.llama().forward(tokens, null, hook, null);
+        assertThat(Arrays2.maxAbsDiff(adapted, plain))
+            .as(hook.getClass().getName())
+            .isLessThan(1e-6);
+      }
     }
   }
 
