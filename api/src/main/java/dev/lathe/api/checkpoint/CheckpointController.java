@@ -239,7 +239,11 @@ class CheckpointController {
       tar.setBigNumberMode(TarArchiveOutputStream.BIGNUMBER_POSIX); // files over 8 GiB
       for (String file : files) {
         Path p = dir.resolve(file);
-        TarArchiveEntry entry = new TarArchiveEntry(p, file);
+        // Name, size and modification time alone: the same files give the same bytes (a reader's
+        // access time, which an entry made from the path would carry, does not enter them).
+        TarArchiveEntry entry = new TarArchiveEntry(file);
+        entry.setSize(Files.size(p));
+        entry.setModTime(Files.getLastModifiedTime(p).toMillis() / 1000 * 1000);
         tar.putArchiveEntry(entry);
         Files.copy(p, tar);
         tar.closeArchiveEntry();
