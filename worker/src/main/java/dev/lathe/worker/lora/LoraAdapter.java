@@ -9,6 +9,8 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import dev.lathe.worker.engine.GradMode;
 import dev.lathe.worker.engine.Scalars;
@@ -18,7 +20,9 @@ import dev.lathe.worker.model.llama.LlamaWeights;
 import dev.lathe.worker.model.llama.LoraHook;
 import dev.lathe.worker.model.llama.Module;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,6 +32,10 @@ import java.util.Random;
  * One tenant's LoRA adapter: W' = W + s·B·A on each adapted linear, A [r, in] and B [out, r] in
  * PEFT's layout. A starts Kaiming-uniform from the seed and B at zero, so step 0 is the base model.
  * The parameters collect gradients; AdamW's moments live beside them.
+ *
+ * <p>The parameters are views of one flat buffer, the one leaf that collects gradients: a recorded
+ * forward pass splits them off it afresh ({@link #forPass}), so that their gradients reach it as
+ * one, and the optimizer reads and zeroes one gradient however many tensors the adapter has.
  *
  * <p>A DoRA adapter also trains a magnitude m [out] per linear: W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖,
  * the norm taken over each output row (PEFT's DoRA). m starts at ‖W‖ per row, so step 0 is still
@@ -99,10 +107,8 @@ public final class LoraAdapter implements AutoCloseable {
       }
       pairs.put(p.path(), viewed);
       byLayerModule.put(p.layer() + "/" + p.module(), viewed);
-      for (NDArray w : viewed.tensors()) {
-        w.setRequiresGradient(true);
-      }
     }
+    flat.setRequiresGradient(true);
     NDScope.unregister(scale, flat);
   }
 
@@ -273,16 +279,42 @@ public final class LoraAdapter implements AutoCloseable {
     return new NDArray[] {flatM, flatV};
   }
 
-  /** The accumulated gradients, flat as {@link #flatParameters()}: a new array, the caller's. */
+  /**
+   * The accumulated gradients, flat as {@link #flatParameters()} (zeros before any backward pass):
+   * the caller closes this handle, not the gradient.
+   */
   public NDArray flatGradient() {
-    NDList parts = new NDList(offsets.length - 1);
-    for (Param p : parameters()) {
-      NDArray g = p.value().getGradient();
-      parts.add(g.reshape(-1));
-      g.close();
+    return flat.getGradient();
+  }
+
+  /** The accumulated gradient of one parameter, in its shape: a copy, the caller's. */
+  public NDArray gradient(Param p) {
+    int i = parameters().indexOf(p);
+    try (NDArray g = flatGradient()) {
+      NDArray out =
+          g.get(new NDIndex("{}:{}", offsets[i], offsets[i + 1])).reshape(p.value().getShape());
+      return out.duplicate();
     }
-    NDArray out = NDArrays.concat(parts);
-    parts.close();
+  }
+
+  /**
+   * The adapted linears by "layer/module" for one forward pass. While it is recorded (a
+   * forward_backward), views split off the flat buffer there and then, so that their gradients land
+   * in the buffer's as one: one split and a view per tensor. Otherwise the standing views.
+   */
+  Map<String, Pair> forPass() {
+    if (!JniUtils.isGradMode()) {
+      return byLayerModule;
+    }
+    NDList parts = flat.split(Arrays.copyOfRange(offsets, 1, offsets.length - 1));
+    Map<String, Pair> out = new HashMap<>();
+    int i = 0;
+    for (Pair p : pairs.values()) {
+      NDArray a = parts.get(i++).reshape(p.a().getShape());
+      NDArray b = parts.get(i++).reshape(p.b().getShape());
+      NDArray m = p.magnitude() == null ? null : parts.get(i++);
+      out.put(p.layer() + "/" + p.module(), new Pair(p.path(), p.layer(), p.module(), a, b, m));
+    }
     return out;
   }
 
@@ -298,15 +330,23 @@ public final class LoraAdapter implements AutoCloseable {
     return out.toArray(long[][]::new);
   }
 
-  /** This adapter applied to every row of a batch. */
+  /** This adapter applied to every row of a batch, for one forward pass. */
   public LoraHook hook() {
-    return (layer, module, x, weight, y) -> {
-      Pair p = byLayerModule.get(layer + "/" + module);
-      if (p == null) {
-        return y;
+    return new LoraHook() {
+      private Map<String, Pair> pass; // taken at the first linear, in the pass's gradient mode
+
+      @Override
+      public NDArray apply(int layer, Module module, NDArray x, NDArray weight, NDArray y) {
+        if (pass == null) {
+          pass = forPass();
+        }
+        Pair p = pass.get(layer + "/" + module);
+        if (p == null) {
+          return y;
+        }
+        NDArray out = y.add(delta(p, x)); // x·(W + s·B·A)ᵀ [B, T, out]
+        return p.magnitude() == null ? out : out.mul(doraScale(p, weight)); // · m/‖W+s·B·A‖ [out]
       }
-      NDArray out = y.add(delta(p, x)); // x·(W + s·B·A)ᵀ [B, T, out]
-      return p.magnitude() == null ? out : out.mul(doraScale(p, weight)); // · m/‖W + s·B·A‖ [out]
     };
   }
 
@@ -403,27 +443,35 @@ public final class LoraAdapter implements AutoCloseable {
 
   /** Copies this adapter to host memory; the adapter itself is left as it was. */
   public Host toHost() {
-    List<HostPair> out = new ArrayList<>(pairs.size());
+    float[] value = floats(flat);
+    float[] grad;
+    try (NDArray g = flatGradient()) {
+      grad = floats(g);
+    }
+    NDArray[] mv = flatMoments();
+    float[] m = floats(mv[0]);
+    float[] v = floats(mv[1]);
     List<Param> params = parameters();
+    List<HostPair> out = new ArrayList<>(pairs.size());
     int i = 0;
     for (Pair p : pairs.values()) {
-      HostTensor a = host(params.get(i++));
-      HostTensor b = host(params.get(i++));
-      HostTensor m = p.magnitude() == null ? null : host(params.get(i++));
-      out.add(new HostPair(p.path(), p.layer(), p.module(), a, b, m));
+      List<HostTensor> t = new ArrayList<>(3);
+      for (int k = 0; k < p.tensors().size(); k++, i++) {
+        int from = Math.toIntExact(offsets[i]);
+        int to = Math.toIntExact(offsets[i + 1]);
+        t.add(
+            new HostTensor(
+                params.get(i).value().getShape().getShape(),
+                Arrays.copyOfRange(value, from, to),
+                Arrays.copyOfRange(grad, from, to),
+                Arrays.copyOfRange(m, from, to),
+                Arrays.copyOfRange(v, from, to)));
+      }
+      out.add(
+          new HostPair(
+              p.path(), p.layer(), p.module(), t.get(0), t.get(1), t.size() > 2 ? t.get(2) : null));
     }
     return new Host(spec, step, out);
-  }
-
-  private HostTensor host(Param p) {
-    NDArray value = p.value();
-    NDArray g = value.getGradient();
-    NDArray[] mv = moments(p);
-    HostTensor t =
-        new HostTensor(
-            value.getShape().getShape(), floats(value), floats(g), floats(mv[0]), floats(mv[1]));
-    g.close();
-    return t;
   }
 
   private static float[] floats(NDArray a) {
@@ -467,23 +515,21 @@ public final class LoraAdapter implements AutoCloseable {
   }
 
   /**
-   * Adds {@code grads} (by PEFT name) to the parameters' gradients. PyTorch gives a leaf tensor a
-   * gradient only through backward, so this runs one: of Σ sum(p·g), whose gradient is g.
+   * Adds {@code grads} (by PEFT name; a missing one adds nothing) to the parameters' gradients.
+   * PyTorch gives a leaf tensor a gradient only through backward, so this runs one: of sum(flat·g),
+   * whose gradient is g.
    */
   public void addGradients(Map<String, NDArray> grads) {
-    try (NDScope scope = new NDScope();
-        GradientCollector gc = Engine.getEngine("PyTorch").newGradientCollector()) {
+    try (NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
-      NDArray total = null;
+      NDList parts = new NDList();
       for (Param p : parameters()) {
         NDArray g = grads.get(p.name());
-        if (g != null) {
-          NDArray term = p.value().mul(g).sum();
-          total = total == null ? term : total.add(term);
-        }
+        parts.add(g == null ? p.value().zerosLike().reshape(-1) : g.reshape(-1));
       }
-      if (total != null) {
-        gc.backward(total);
+      NDArray g = NDArrays.concat(parts); // [P]
+      try (GradientCollector gc = Engine.getEngine("PyTorch").newGradientCollector()) {
+        gc.backward(flat.mul(g).sum());
       }
     } finally {
       GradMode.off();
@@ -540,13 +586,9 @@ public final class LoraAdapter implements AutoCloseable {
     }
   }
 
-  /** Sets every accumulated gradient to zero (one operation a parameter: each has its own). */
+  /** Sets every accumulated gradient to zero: one operation, on the flat buffer's. */
   public void zeroGradients() {
-    for (Param p : parameters()) {
-      NDArray g = p.value().getGradient();
-      g.muli(0);
-      g.close();
-    }
+    JniUtils.zeroGrad((PtNDArray) flat);
   }
 
   @Override

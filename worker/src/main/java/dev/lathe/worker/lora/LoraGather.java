@@ -40,6 +40,9 @@ public final class LoraGather implements LoraHook, AutoCloseable {
   private final NDArray select; // [B, U] one-hot: row r's adapter (no 1 in a base-model row)
   private final NDArray selectScaled; // [B, U] the same, times that adapter's scaling s
   private final Map<String, Optional<NDArray[]>> stacks = new HashMap<>();
+  // Each adapter's tensors as its first stack took them (LoraAdapter.forPass): in a recorded pass,
+  // views split off its flat buffer once for all of its linears.
+  private final Map<LoraAdapter, Map<String, LoraAdapter.Pair>> passes = new IdentityHashMap<>();
 
   private LoraGather(
       NDManager manager, List<LoraAdapter> adapters, NDArray select, NDArray selectScaled) {
@@ -140,7 +143,8 @@ public final class LoraGather implements LoraHook, AutoCloseable {
     List<LoraAdapter.Pair> pairs = new ArrayList<>();
     LoraAdapter.Pair any = null;
     for (LoraAdapter a : adapters) {
-      LoraAdapter.Pair p = a.pair(layer, module);
+      LoraAdapter.Pair p =
+          passes.computeIfAbsent(a, LoraAdapter::forPass).get(layer + "/" + module);
       pairs.add(p);
       any = any == null ? p : any;
     }

@@ -67,7 +67,7 @@ class GcPressureTest {
     return adapter.parameters().stream()
         .map(
             p -> {
-              NDArray g = p.value().getGradient();
+              NDArray g = adapter.gradient(p);
               float[] v = g.toFloatArray();
               g.close();
               return v;
