@@ -289,7 +289,11 @@ public final class LoraAdapter implements AutoCloseable {
 
   /** The accumulated gradient of one parameter, in its shape: a copy, the caller's. */
   public NDArray gradient(Param p) {
-    int i = parameters().indexOf(p);
+    List<Param> params = parameters();
+    int i = 0;
+    while (!params.get(i).name().equals(p.name())) {
+      i++;
+    }
     try (NDArray g = flatGradient()) {
       NDArray out =
           g.get(new NDIndex("{}:{}", offsets[i], offsets[i + 1])).reshape(p.value().getShape());
