@@ -376,9 +376,11 @@ public final class LoraAdapter implements AutoCloseable {
     NDArray cross = b.mul(wa.transpose(0, 2, 1)).sum(last); // ⟨W_o, (B·A)_o⟩ [U, out]
     NDArray gram = a.matMul(a.transpose(0, 2, 1)); // A·Aᵀ [U, r, r]
     NDArray own = b.matMul(gram).mul(b).sum(last); // ‖(B·A)_o‖² [U, out]
+    // Tensors and clamp's plain bounds only: DJL wraps a Number operand in a Java buffer that
+    // autograd would keep for the backward pass after it is freed (see Scalars).
     NDArray squared =
-        weight.square().sum(new int[] {1}).add(cross.mul(s).mul(2)).add(own.mul(s.square()));
-    return m.div(squared.maximum(Float.MIN_NORMAL).sqrt()); // [U, out]
+        weight.square().sum(new int[] {1}).add(cross.mul(s.add(s))).add(own.mul(s.square()));
+    return m.div(squared.clip(Float.MIN_NORMAL, Float.MAX_VALUE).sqrt()); // [U, out]
   }
 
   /** The A and B this adapter has for the linear at {@code layer}/{@code module}, or null. */
