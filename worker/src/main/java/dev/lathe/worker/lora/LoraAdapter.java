@@ -322,6 +322,47 @@ public final class LoraAdapter implements AutoCloseable {
     return out;
   }
 
+  /**
+   * Whether {@code other} lays its parameters out as this adapter does: the same modules, rank and
+   * kind, so that their flat buffers line up element by element.
+   */
+  public boolean sameLayout(LoraAdapter other) {
+    return spec.rank() == other.spec.rank()
+        && spec.dora() == other.spec.dora()
+        && Arrays.equals(offsets, other.offsets)
+        && List.copyOf(pairs.keySet()).equals(List.copyOf(other.pairs.keySet()));
+  }
+
+  /**
+   * The adapted linears of adapters of one layout ({@link #sameLayout}) for one forward pass, by
+   * "layer/module", stacked: A [U, r, in], B [U, out, r] and DoRA's m [U, out], views of their flat
+   * buffers stacked [U, P] and split once for all linears, all in {@code into}. While recorded, the
+   * backward of that is one cat and one unbind into each adapter's flat gradient, however many
+   * linears and adapters.
+   */
+  static Map<String, Pair> stackedPass(List<LoraAdapter> adapters, NDManager into) {
+    LoraAdapter first = adapters.getFirst();
+    long u = adapters.size();
+    NDList flats = new NDList(adapters.stream().map(a -> a.flat).toList());
+    NDArray all = NDArrays.stack(flats); // [U, P]
+    all.attach(into);
+    NDList parts = all.split(Arrays.copyOfRange(first.offsets, 1, first.offsets.length - 1), 1);
+    NDList made = new NDList(all);
+    made.addAll(parts);
+    Map<String, Pair> out = new HashMap<>();
+    int i = 0;
+    for (Pair p : first.pairs.values()) {
+      NDArray a = parts.get(i++).reshape(new Shape(u).addAll(p.a().getShape())); // [U, r, in]
+      NDArray b = parts.get(i++).reshape(new Shape(u).addAll(p.b().getShape())); // [U, out, r]
+      NDArray m = p.magnitude() == null ? null : parts.get(i++); // [U, out]
+      made.add(a);
+      made.add(b);
+      out.put(p.layer() + "/" + p.module(), new Pair(p.path(), p.layer(), p.module(), a, b, m));
+    }
+    NDScope.unregister(made); // closed with {@code into}
+    return out;
+  }
+
   /** Where the B parameters lie in the flat buffer: [from, to) of each, for LoRA+'s rate. */
   public long[][] bRanges() {
     List<Param> params = parameters();

@@ -18,11 +18,17 @@ import java.util.Optional;
 
 /**
  * A different adapter on each row of a batch, with the same few operations per linear however many
- * adapters the batch holds: the adapters' A and B are stacked (zero-padded to the largest rank),
- * each row picks its own A and scaled B (a matmul with one-hot rows), and one batched matmul pair
- * gives every row its delta. Applying each adapter to its own rows instead costs a matmul pair and
+ * adapters the batch holds. Applying each adapter to its own rows instead costs a matmul pair and
  * slicing per adapter per linear, in the forward and again in the backward, which dominates a small
  * batch of many tenants.
+ *
+ * <p>The adapters' A and B are stacked per linear [U, R, in] and [U, out, R] (zero-padded to the
+ * largest rank). Adapters of one layout (the same rank and modules: the usual case) are stacked
+ * once per pass, their flat buffers [U, P], and every linear's stacks are views of that. When the
+ * rows come as U equal groups, one per adapter in order (each tenant sent as many datums), one
+ * batched matmul pair over [U, rows·T, in] gives every row its delta; otherwise each row picks its
+ * own A and scaled B (a matmul with one-hot rows, whose backward is a matmul too where a gather's
+ * would scatter-add into the stack row by row) for a batched matmul pair per row.
  *
  * <p>DoRA adapters sit in the same stacks; their rows' outputs are then scaled per output by that
  * adapter's m / ‖W + s·B·A‖ (picked like the rest; 1 for the other rows).
@@ -39,18 +45,32 @@ public final class LoraGather implements LoraHook, AutoCloseable {
   private final int rank; // the largest rank
   private final NDArray select; // [B, U] one-hot: row r's adapter (no 1 in a base-model row)
   private final NDArray selectScaled; // [B, U] the same, times that adapter's scaling s
+  private final NDArray scaling; // [U, 1] each adapter's s
+  private final NDArray scalingRows; // [U, 1, 1] the same
+  private final int group; // rows per adapter when the rows are U such groups in order, else 0
+  private final boolean oneLayout; // every adapter lays out its parameters alike
+  private Map<String, LoraAdapter.Pair> stacked; // their linears stacked, for this pass
   private final Map<String, Optional<NDArray[]>> stacks = new HashMap<>();
   // Each adapter's tensors as its first stack took them (LoraAdapter.forPass): in a recorded pass,
   // views split off its flat buffer once for all of its linears.
   private final Map<LoraAdapter, Map<String, LoraAdapter.Pair>> passes = new IdentityHashMap<>();
 
   private LoraGather(
-      NDManager manager, List<LoraAdapter> adapters, NDArray select, NDArray selectScaled) {
+      NDManager manager,
+      List<LoraAdapter> adapters,
+      NDArray select,
+      NDArray selectScaled,
+      NDArray scaling,
+      int group) {
     this.manager = manager;
     this.adapters = adapters;
     this.rank = adapters.stream().mapToInt(LoraAdapter::rank).max().orElse(0);
     this.select = select;
     this.selectScaled = selectScaled;
+    this.scaling = scaling;
+    this.scalingRows = keep(scaling.expandDims(2))[0];
+    this.group = group;
+    this.oneLayout = adapters.stream().allMatch(a -> a.sameLayout(adapters.getFirst()));
   }
 
   /**
@@ -99,11 +119,17 @@ public final class LoraGather implements LoraHook, AutoCloseable {
         scaled[r * u + entry.get(a)] = a.spec().scaling();
       }
     }
+    int group = u > 0 && rows.size() % u == 0 ? rows.size() / u : 0;
+    for (int r = 0; r < rows.size() && group > 0; r++) {
+      group = rows.get(r) == adapters.get(r / group) ? group : 0;
+    }
     Shape shape = new Shape(rows.size(), u);
     NDArray one = m.create(select, shape).toType(dtype, false);
     NDArray s = m.create(scaled, shape).toType(dtype, false);
-    NDScope.unregister(one, s);
-    return new LoraGather(m, adapters, one, s);
+    double[] scaling = adapters.stream().mapToDouble(a -> a.spec().scaling()).toArray();
+    NDArray column = m.create(scaling, new Shape(u, 1)).toType(dtype, false);
+    NDScope.unregister(one, s, column);
+    return new LoraGather(m, adapters, one, s, column, group);
   }
 
   @Override
@@ -114,17 +140,37 @@ public final class LoraGather implements LoraHook, AutoCloseable {
     if (s.isEmpty()) {
       return y;
     }
-    // Each row's A and s·B, picked by a matmul with the one-hot rows (its backward is a matmul
-    // too, where a gather's would scatter-add into the stack one row at a time).
-    NDArray a = pick(select, s.get()[0]).transpose(0, 2, 1); // [B, in, R]
-    NDArray b = pick(selectScaled, s.get()[1]).transpose(0, 2, 1); // [B, R, out]
+    NDArray[] stack = s.get();
+    if (group > 0) {
+      // Row groups in adapter order: [U, k·T, in]·[U, in, R]·s·[U, R, out].
+      long u = adapters.size();
+      Shape ys = y.getShape();
+      NDArray a = stack[0].transpose(0, 2, 1); // [U, in, R]
+      NDArray b = stack[1].transpose(0, 2, 1); // [U, R, out]
+      NDArray h = x.reshape(u, -1, x.getShape().getLastDimension()).matMul(a); // [U, kT, R]
+      NDArray out = y.reshape(u, -1, ys.getLastDimension()).add(h.mul(scalingRows).matMul(b));
+      return (stack.length == 2 ? out : out.mul(stack[2].add(1))).reshape(ys); // [B, T, out]
+    }
+    // Each row's A and s·B, picked by a matmul with the one-hot rows.
+    NDArray a = pick(select, stack[0]).transpose(0, 2, 1); // [B, in, R]
+    NDArray b = pick(selectScaled, stack[1]).transpose(0, 2, 1); // [B, R, out]
     NDArray out = y.add(x.matMul(a).matMul(b)); // [B, T, in]·[B, in, R]·[B, R, out]
-    if (s.get().length == 2) {
+    if (stack.length == 2) {
       return out;
     }
     // DoRA: each row's scale minus 1 is picked (0 for base rows), then 1 added back.
-    NDArray scales = pick(select, s.get()[2]).add(1); // [B, 1, out]
+    NDArray scales = pick(select, stack[2]).add(1); // [B, 1, out]
     return out.mul(scales);
+  }
+
+  /** Rows per adapter when the rows are U equal groups in adapter order, else 0. */
+  int group() {
+    return group;
+  }
+
+  /** Whether every adapter lays out its parameters alike (stacked from their flat buffers). */
+  boolean oneLayout() {
+    return oneLayout;
   }
 
   /** rows [B, U] · stack [U, d1, d2] → [B, d1, d2]. */
@@ -140,6 +186,9 @@ public final class LoraGather implements LoraHook, AutoCloseable {
    * others); empty if none adapts it.
    */
   private Optional<NDArray[]> stack(int layer, Module module, NDArray weight, DataType dtype) {
+    if (oneLayout) {
+      return stackOfOneLayout(layer, module, weight);
+    }
     List<LoraAdapter.Pair> pairs = new ArrayList<>();
     LoraAdapter.Pair any = null;
     for (LoraAdapter a : adapters) {
@@ -165,12 +214,37 @@ public final class LoraGather implements LoraHook, AutoCloseable {
     boolean dora = pairs.stream().anyMatch(p -> p != null && p.magnitude() != null);
     NDArray[] pair =
         dora ? new NDArray[] {a, b, doraScales(pairs, a, b, weight, dtype)} : new NDArray[] {a, b};
-    // Kept (and closed) with this hook; while recording, still part of the graph.
-    NDScope.unregister(pair);
-    for (NDArray p : pair) {
-      p.attach(manager);
+    return Optional.of(keep(pair));
+  }
+
+  /**
+   * As {@link #stack}, for adapters of one layout: views of their stacked flat buffers ({@link
+   * LoraAdapter#stackedPass}, taken at the first linear), and DoRA's scales minus 1 [U, 1, out].
+   */
+  private Optional<NDArray[]> stackOfOneLayout(int layer, Module module, NDArray weight) {
+    if (stacked == null) {
+      stacked = LoraAdapter.stackedPass(adapters, manager);
     }
-    return Optional.of(pair);
+    LoraAdapter.Pair p = stacked.get(layer + "/" + module);
+    if (p == null) {
+      return Optional.empty();
+    }
+    if (p.magnitude() == null) {
+      return Optional.of(new NDArray[] {p.a(), p.b()});
+    }
+    NDArray scales = LoraAdapter.doraScales(p.a(), p.b(), weight, scaling, p.magnitude());
+    long out = p.b().getShape().get(1);
+    NDArray minusOne = keep(scales.sub(1).reshape(adapters.size(), 1, out))[0]; // [U, 1, out]
+    return Optional.of(new NDArray[] {p.a(), p.b(), minusOne});
+  }
+
+  /** Arrays kept (and closed) with this hook; while recording, still part of the graph. */
+  private NDArray[] keep(NDArray... arrays) {
+    NDScope.unregister(arrays);
+    for (NDArray a : arrays) {
+      a.attach(manager);
+    }
+    return arrays;
   }
 
   /**
