@@ -2,6 +2,8 @@ package dev.lathe.worker.engine;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
@@ -14,6 +16,7 @@ import dev.lathe.worker.loss.LossFn;
 import dev.lathe.worker.model.llama.Llama;
 import dev.lathe.worker.model.llama.LoraHook;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -163,7 +166,7 @@ public final class ForwardBackward {
     NDArray logits = model.forward(b.tokens, b.lengths, b.lora, null); // [B, T, V]
     NDArray logp = logits.logSoftmax(-1); // [B, T, V]
     NDArray lp = logp.gather(b.targets.expandDims(-1), -1).squeeze(-1); // [B, T]
-    List<Double> losses = new ArrayList<>(b.parts.size());
+    NDList sums = new NDList(b.parts.size());
     List<NDArray> kl = new ArrayList<>(b.parts.size());
     NDArray backwardLoss = null;
     for (Part p : b.parts) {
@@ -172,12 +175,14 @@ public final class ForwardBackward {
       NDArray terms = p.job.loss().terms(rows, p.inputs, p.job.config()).mul(p.mask); // [b, T]
       // Reported in fp64 so that a job's loss does not depend on what it was batched with;
       // DJL's cast leaves the graph, so backward runs on the fp32 sum (same gradient).
-      losses.add(terms.toType(DataType.FLOAT64, false).sum().getDouble());
+      sums.add(terms.toType(DataType.FLOAT64, false).sum());
       if (p.job.backward()) {
         NDArray loss = terms.sum();
         backwardLoss = backwardLoss == null ? loss : backwardLoss.add(loss);
       }
     }
+    // One read for all jobs' losses [jobs] (on a GPU, one synchronisation instead of one per job).
+    List<Double> losses = Arrays.stream(NDArrays.stack(sums).toDoubleArray()).boxed().toList();
     return new Terms(lp, losses, backwardLoss, kl);
   }
 
@@ -254,7 +259,7 @@ public final class ForwardBackward {
       Map<String, double[]> padded = new HashMap<>();
       for (int r = 0; r < b; r++) {
         Example e = examples.get(r);
-        java.util.Arrays.fill(mask, r * t, r * t + e.tokens().length, 1);
+        Arrays.fill(mask, r * t, r * t + e.tokens().length, 1);
         for (var in : e.inputs().entrySet()) {
           double[] dst = padded.computeIfAbsent(in.getKey(), k -> new double[b * t]);
           System.arraycopy(in.getValue(), 0, dst, r * t, e.tokens().length);
