@@ -439,8 +439,8 @@ public final class LoraAdapter implements AutoCloseable {
   }
 
   private NDArray delta(Pair p, NDArray x) {
-    // x [B, T, in] · Aᵀ [in, r] · Bᵀ [r, out] · s
-    return x.matMul(p.a().transpose()).matMul(p.b().transpose()).mul(scale);
+    // x [B, T, in] · Aᵀ [in, r] · s · Bᵀ [r, out]: s scales the narrow [B, T, r], not the output
+    return x.matMul(p.a().transpose()).mul(scale).matMul(p.b().transpose());
   }
 
   /** The rank of this adapter. */
