@@ -21,6 +21,7 @@ import dev.lathe.worker.model.llama.LoraHook;
 import dev.lathe.worker.model.llama.Module;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -311,12 +312,20 @@ public final class LoraAdapter implements AutoCloseable {
       return byLayerModule;
     }
     NDList parts = flat.split(Arrays.copyOfRange(offsets, 1, offsets.length - 1));
+    return views(pairs.values(), parts, new Shape());
+  }
+
+  /**
+   * The pairs of {@code layout} by "layer/module", from the parts of a flat buffer split in
+   * parameter order, each in its own shape after the leading dimensions {@code lead}.
+   */
+  private static Map<String, Pair> views(Collection<Pair> layout, NDList parts, Shape lead) {
     Map<String, Pair> out = new HashMap<>();
     int i = 0;
-    for (Pair p : pairs.values()) {
-      NDArray a = parts.get(i++).reshape(p.a().getShape());
-      NDArray b = parts.get(i++).reshape(p.b().getShape());
-      NDArray m = p.magnitude() == null ? null : parts.get(i++);
+    for (Pair p : layout) {
+      NDArray a = parts.get(i++).reshape(lead.addAll(p.a().getShape())); // [lead, r, in]
+      NDArray b = parts.get(i++).reshape(lead.addAll(p.b().getShape())); // [lead, out, r]
+      NDArray m = p.magnitude() == null ? null : parts.get(i++); // [lead, out]
       out.put(p.layer() + "/" + p.module(), new Pair(p.path(), p.layer(), p.module(), a, b, m));
     }
     return out;
@@ -347,17 +356,12 @@ public final class LoraAdapter implements AutoCloseable {
     NDArray all = NDArrays.stack(flats); // [U, P]
     all.attach(into);
     NDList parts = all.split(Arrays.copyOfRange(first.offsets, 1, first.offsets.length - 1), 1);
+    Map<String, Pair> out = views(first.pairs.values(), parts, new Shape(u));
     NDList made = new NDList(all);
     made.addAll(parts);
-    Map<String, Pair> out = new HashMap<>();
-    int i = 0;
-    for (Pair p : first.pairs.values()) {
-      NDArray a = parts.get(i++).reshape(new Shape(u).addAll(p.a().getShape())); // [U, r, in]
-      NDArray b = parts.get(i++).reshape(new Shape(u).addAll(p.b().getShape())); // [U, out, r]
-      NDArray m = p.magnitude() == null ? null : parts.get(i++); // [U, out]
-      made.add(a);
-      made.add(b);
-      out.put(p.layer() + "/" + p.module(), new Pair(p.path(), p.layer(), p.module(), a, b, m));
+    for (Pair p : out.values()) {
+      made.add(p.a());
+      made.add(p.b());
     }
     NDScope.unregister(made); // closed with {@code into}
     return out;
