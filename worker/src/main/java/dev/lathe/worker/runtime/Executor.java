@@ -104,7 +104,15 @@ final class Executor implements AutoCloseable {
   }
 
   /** A request and what became of it: an outcome, or the error it failed with. */
-  record Done(Claimed request, Outcome outcome, RuntimeException error) {}
+  record Done(Claimed request, Outcome outcome, RuntimeException error) {
+
+    Outcome outcomeOrThrow() {
+      if (error != null) {
+        throw error;
+      }
+      return outcome;
+    }
+  }
 
   /** Where time goes, by phase (the worker's metrics). */
   interface Phases {
@@ -175,9 +183,34 @@ final class Executor implements AutoCloseable {
   /** Runs one request that is not batched: a barrier of a training run, or unload_model. */
   Outcome execute(Claimed r) throws SQLException, IOException {
     var json = WireJson.mapper();
+    if (r.kind().equals("optim_step")) {
+      return optimSteps(List.of(r)).getFirst().outcomeOrThrow();
+    }
+    Outcome applied = alreadyApplied(r);
+    if (applied != null) {
+      return applied;
+    }
+    return switch (r.kind()) {
+      case "create_model" -> createModel(r);
+      case "save_weights" -> saveWeights(r, json.treeToValue(r.body(), SaveWeightsRequest.class));
+      case "save_weights_for_sampler" ->
+          saveForSampler(r, json.treeToValue(r.body(), SaveWeightsForSamplerRequest.class));
+      case "load_weights" -> loadWeights(r, json.treeToValue(r.body(), LoadWeightsRequest.class));
+      case "unload_model" -> unload(r.modelId());
+      case "optim_step", "forward", "forward_backward", "sample" ->
+          throw new IllegalStateException(
+              r.kind() + " runs in a batch: optimSteps(), fused() or the decoder");
+      default -> throw new UserError("unknown request kind " + r.kind());
+    };
+  }
+
+  /**
+   * The outcome of a snapshotting request run again after a crash between writing its snapshot and
+   * marking it done (the snapshot holds its effect already, and its result), or null if it has not
+   * run; a user error for an older one.
+   */
+  private Outcome alreadyApplied(Claimed r) throws IOException {
     if (SNAPSHOTTING.contains(r.kind()) && r.seqId() != null) {
-      // Run again after a crash between writing its snapshot and marking it done: the snapshot
-      // holds its effect already, and its result.
       Live l = liveOrSnapshot(r.modelId());
       if (l != null && r.seqId() <= l.state().snapshotSeq) {
         if (r.seqId() == l.state().snapshotSeq && l.state().snapshotResult != null) {
@@ -186,19 +219,56 @@ final class Executor implements AutoCloseable {
         throw new UserError("seq_id " + r.seqId() + " was already applied");
       }
     }
-    return switch (r.kind()) {
-      case "create_model" -> createModel(r);
-      case "optim_step" ->
-          optimStep(r, json.treeToValue(r.body(), OptimStepRequest.class).adamParams());
-      case "save_weights" -> saveWeights(r, json.treeToValue(r.body(), SaveWeightsRequest.class));
-      case "save_weights_for_sampler" ->
-          saveForSampler(r, json.treeToValue(r.body(), SaveWeightsForSamplerRequest.class));
-      case "load_weights" -> loadWeights(r, json.treeToValue(r.body(), LoadWeightsRequest.class));
-      case "unload_model" -> unload(r.modelId());
-      case "forward", "forward_backward", "sample" ->
-          throw new IllegalStateException(r.kind() + " runs in a batch: fused() or the decoder");
-      default -> throw new UserError("unknown request kind " + r.kind());
-    };
+    return null;
+  }
+
+  /**
+   * optim_step requests of different runs (at most {@link #adapterSlots()}), their adapters stepped
+   * together in one fused AdamW update. A request that cannot run fails alone.
+   */
+  List<Done> optimSteps(List<Claimed> requests) {
+    List<Done> done = new ArrayList<>(requests.size());
+    List<Integer> stepping = new ArrayList<>();
+    List<Live> lives = new ArrayList<>();
+    List<AdamW.Params> params = new ArrayList<>();
+    for (Claimed r : requests) {
+      done.add(null);
+      try {
+        Outcome applied = alreadyApplied(r);
+        if (applied != null) {
+          done.set(done.size() - 1, new Done(r, applied, null));
+          continue;
+        }
+        OptimStepRequest req = WireJson.mapper().treeToValue(r.body(), OptimStepRequest.class);
+        params.add(adam(req.adamParams()));
+        lives.add(adapter(r.modelId()));
+        stepping.add(done.size() - 1);
+      } catch (RuntimeException | SQLException | IOException e) {
+        done.set(done.size() - 1, new Done(r, null, asRuntime(e)));
+      }
+    }
+    if (stepping.isEmpty()) {
+      return done;
+    }
+    long t0 = System.nanoTime();
+    List<AdamW.Result> results;
+    try {
+      results = AdamW.step(lives.stream().map(Live::adapter).toList(), params);
+    } catch (RuntimeException e) {
+      stepping.forEach(k -> done.set(k, new Done(requests.get(k), null, e)));
+      return done;
+    } finally {
+      phases.add("optimizer", System.nanoTime() - t0);
+    }
+    for (int k = 0; k < stepping.size(); k++) {
+      Claimed r = requests.get(stepping.get(k));
+      try {
+        done.set(stepping.get(k), new Done(r, stepOutcome(r, lives.get(k), results.get(k)), null));
+      } catch (RuntimeException | SQLException | IOException e) {
+        done.set(stepping.get(k), new Done(r, null, asRuntime(e)));
+      }
+    }
+    return done;
   }
 
   /**
@@ -419,12 +489,10 @@ final class Executor implements AutoCloseable {
         a.learningRate(), a.beta1(), a.beta2(), a.eps(), a.weightDecay(), a.gradClipNorm());
   }
 
-  private Outcome optimStep(Claimed req, AdamParams p) throws SQLException, IOException {
+  /** What an optim_step that took step {@code r} of the run's adapter returns and records. */
+  private Outcome stepOutcome(Claimed req, Live l, AdamW.Result r)
+      throws SQLException, IOException {
     String modelId = req.modelId();
-    Live l = adapter(modelId);
-    long t0 = System.nanoTime();
-    AdamW.Result r = AdamW.step(l.adapter(), adam(p));
-    phases.add("optimizer", System.nanoTime() - t0);
     Map<String, Double> metrics = new LinkedHashMap<>();
     metrics.put("grad_norm:mean", r.gradNorm());
     metrics.put("learning_rate:mean", r.learningRate());

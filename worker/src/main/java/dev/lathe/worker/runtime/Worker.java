@@ -543,18 +543,26 @@ public final class Worker implements AutoCloseable {
    * results are written together: the step that follows a fused batch, for every tenant in it.
    */
   private boolean runOptimSteps() throws Exception {
-    boolean ran = false;
+    List<Claimed> heads = new ArrayList<>();
     for (var e : waiting.entrySet()) {
       Claimed head = readyHead(e.getKey(), e.getValue());
       if (head != null && head.kind().equals("optim_step")) {
         e.getValue().pollFirstEntry();
         ran(head);
-        run(head);
-        ran = true;
+        heads.add(head);
       }
     }
+    // One fused update per as many runs as fit in memory at once.
+    int slots = executor.adapterSlots();
+    for (int from = 0; from < heads.size(); from += slots) {
+      long t0 = System.nanoTime();
+      List<Executor.Done> done =
+          executor.optimSteps(heads.subList(from, Math.min(heads.size(), from + slots)));
+      long took = System.nanoTime() - t0;
+      done.forEach(d -> finish(d, took));
+    }
     writeFinished();
-    return ran;
+    return !heads.isEmpty();
   }
 
   /**
