@@ -122,8 +122,9 @@ final class Executor implements AutoCloseable {
   private final Phases phases;
 
   /**
-   * At most one snapshot a run this often: the cost of writing them, and the replay a crash costs,
-   * stay bounded whatever the step rate.
+   * At most one snapshot a run this often (or every {@link Snapshots#CYCLES} clock cycles, if that
+   * is longer): the cost of writing them, and the replay a crash costs, stay bounded whatever the
+   * step rate.
    */
   static final Duration SNAPSHOT_INTERVAL = Duration.ofSeconds(1);
 
@@ -149,6 +150,11 @@ final class Executor implements AutoCloseable {
             adapterSlots, hostAdapterSlots, manager, DataType.FLOAT32, new StoreDisk());
     this.decoder = new Decoder(base, manager, store, decodeRows, decodeCacheBytes);
     this.adapterDiagnostics = new AdapterDiagnostics(base.config(), base.llama().weights());
+  }
+
+  /** A clock cycle's training part took {@code nanos}. */
+  void cycleTook(long nanos) {
+    snapshots.cycle(nanos);
   }
 
   /** Sampling: the continuous decode batch. */

@@ -23,7 +23,10 @@ import org.slf4j.LoggerFactory;
  * <p>A step whose snapshot is still waiting is already marked done: should the worker die, the next
  * one restores the last snapshot on disk and replays the run's done forward_backward and optim_step
  * requests since, which are deterministic (Executor's disk tier). The interval bounds that replay,
- * and the cost of writing, whatever the step rate.
+ * and the cost of writing, whatever the step rate: it is the longer of a fixed minimum and {@link
+ * #CYCLES} clock cycles, so that on a slow clock (a large model on a small machine, many tenants)
+ * the snapshots of every run in a cycle do not take the cores the cycle needs, and a replay stays a
+ * few steps a run.
  */
 final class Snapshots implements AutoCloseable {
 
@@ -36,7 +39,11 @@ final class Snapshots implements AutoCloseable {
     void discard();
   }
 
-  private final Duration interval;
+  /** A run's snapshot is written at most once in this many clock cycles. */
+  static final int CYCLES = 4;
+
+  private final long minInterval;
+  private volatile long interval;
   private final ScheduledExecutorService thread =
       Executors.newSingleThreadScheduledExecutor(
           Thread.ofPlatform().name("lathe-snapshots").daemon(true).factory());
@@ -53,8 +60,19 @@ final class Snapshots implements AutoCloseable {
     CompletableFuture<IOException> writing = CompletableFuture.completedFuture(null);
   }
 
-  Snapshots(Duration interval) {
-    this.interval = interval;
+  Snapshots(Duration minInterval) {
+    this.minInterval = minInterval.toNanos();
+    this.interval = this.minInterval;
+  }
+
+  /** The clock cycle took {@code nanos}: the interval follows it. */
+  void cycle(long nanos) {
+    interval = Math.max(minInterval, CYCLES * nanos);
+  }
+
+  /** How long a run's writes are apart at least, now. */
+  Duration interval() {
+    return Duration.ofNanos(interval);
   }
 
   /** Whether a write of the run is queued and has not started. */
@@ -72,7 +90,7 @@ final class Snapshots implements AutoCloseable {
     r.waiting = write;
     if (r.next == null) {
       r.next = new CompletableFuture<>();
-      long due = r.lastStart + interval.toNanos() - System.nanoTime();
+      long due = r.lastStart + interval - System.nanoTime();
       schedule(runId, r, Math.max(0, due));
     }
   }

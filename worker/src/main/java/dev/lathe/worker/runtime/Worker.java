@@ -59,6 +59,9 @@ public final class Worker implements AutoCloseable {
 
   static final Duration MAX_GATHER = Duration.ofMillis(100);
 
+  /** Or this part of the last cycle, where that is longer: at most a tenth of the time idle. */
+  static final int GATHER_PER_CYCLE = 10;
+
   /** While samples decode, how often the worker looks for new requests unless signalled. */
   static final Duration CLAIM_INTERVAL = Duration.ofMillis(20);
 
@@ -300,8 +303,9 @@ public final class Worker implements AutoCloseable {
    * without those whose results just went out, and the tenants would split into groups that each
    * get a cycle of their own, each paying a cycle's fixed costs. The wait lasts twice the clients'
    * mean round trip as the worker sees it, never longer than the last cycle (a cycle without them
-   * would be over by then) nor than {@link #MAX_GATHER}, and ends as soon as every such run has its
-   * next step here.
+   * would be over by then) nor than {@link #MAX_GATHER} or a tenth of the last cycle, whichever is
+   * longer (on a slow clock a late client would wait a long cycle, and the others in its cycle lose
+   * little waiting for it), and ends as soon as every such run has its next step here.
    */
   private void awaitNextSteps() throws SQLException {
     if (stepped.isEmpty()) {
@@ -311,7 +315,7 @@ public final class Worker implements AutoCloseable {
         Math.clamp(
             Math.min(2 * (long) roundTripNanos, lastCycleNanos),
             MIN_GATHER.toNanos(),
-            MAX_GATHER.toNanos());
+            Math.max(MAX_GATHER.toNanos(), lastCycleNanos / GATHER_PER_CYCLE));
     long deadline = System.nanoTime() + window;
     while (running && System.nanoTime() < deadline) {
       stepped.removeIf(this::hasQueued);
@@ -441,6 +445,7 @@ public final class Worker implements AutoCloseable {
       cycles++;
       fusedRequests += batch.size();
       lastCycleNanos = training;
+      executor.cycleTook(training);
       lastFusedRequests = batch.size();
       lastFusedTokens = batch.stream().mapToLong(c -> tokens.getOrDefault(c.id(), 0)).sum();
       metrics.cycle(training, lastFusedRequests, lastFusedTokens);
