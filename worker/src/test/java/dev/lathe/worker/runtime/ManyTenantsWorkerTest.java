@@ -184,6 +184,42 @@ class ManyTenantsWorkerTest extends WorkerHarness {
     }
   }
 
+  /**
+   * More runs have an optim_step ready in one cycle than fit in memory: their adapters step in
+   * groups of as many as the slots hold (a swap-in never evicts an adapter of the group being
+   * stepped), each as in a worker where all fit.
+   */
+  @Test
+  void optimStepsOfMoreRunsThanSlotsStepInGroupsThatFit() throws Exception {
+    List<String> roomy = runs("steps-roomy");
+    List<String> tight = runs("steps-tight");
+    for (List<String> set : List.of(roomy, tight)) {
+      try (Worker w = worker(settings(5, 5))) {
+        for (int i = 0; i < set.size(); i++) {
+          awaitDone(set.get(i), 0);
+          forwardBackward(set.get(i), 1, "tenant " + i + " has a gradient");
+          awaitDone(set.get(i), 1);
+        }
+      }
+    }
+    for (var c : List.of(Map.entry(roomy, settings(5, 5)), Map.entry(tight, settings(2, 1)))) {
+      // Queued while no worker runs: the next one finds every run's optim_step ready at once.
+      c.getKey().forEach(r -> optimStep(r, 2));
+      try (Worker w = worker(c.getValue())) {
+        for (String r : c.getKey()) {
+          awaitDone(r, 2);
+        }
+      }
+    }
+    for (int i = 0; i < RANKS.length; i++) {
+      assertThat(result(tight.get(i), 2).path("metrics").path("step:max").asDouble())
+          .isEqualTo(1.0);
+      assertThat(differences(adapter(tight.get(i)), adapter(roomy.get(i))))
+          .as("adapter %d", i)
+          .isEmpty();
+    }
+  }
+
   @Test
   void aSilentSessionsAdapterIsSavedUnloadedAndComesBackIntact() throws Exception {
     String reference = run("tenant-ref", "ref:0", 8);
