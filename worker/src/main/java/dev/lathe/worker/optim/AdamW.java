@@ -86,30 +86,16 @@ public final class AdamW {
           g.steps.add((double) a.step() + 1);
         }
       }
-      List<IValue> lists = new ArrayList<>();
-      for (int k = 0; k < 4; k++) {
-        int kind = k;
-        lists.add(list(made, groups.values().stream().map(g -> g.tensors.get(kind)).toList()));
-      }
+      List<Group> gs = List.copyOf(groups.values());
       IValue[] in = {
         add(made, IValue.listFrom(flatGrads)),
         add(made, IValue.listFrom(maxNorms)),
-        lists.get(0),
-        lists.get(1),
-        lists.get(2),
-        lists.get(3),
-        add(
-            made,
-            IValue.listFrom(
-                groups.values().stream()
-                    .map(g -> add(made, IValue.listFrom(unbox(g.steps))))
-                    .toArray(IValue[]::new))),
-        add(
-            made,
-            IValue.listFrom(
-                groups.keySet().stream()
-                    .map(h -> add(made, IValue.listFrom(unbox(h.hyper()))))
-                    .toArray(IValue[]::new)))
+        tensorLists(made, gs, 0), // parameters
+        tensorLists(made, gs, 1), // gradients
+        tensorLists(made, gs, 2), // m
+        tensorLists(made, gs, 3), // v
+        doubleLists(made, gs.stream().map(g -> unbox(g.steps)).toList()),
+        doubleLists(made, groups.keySet().stream().map(k -> unbox(k.hyper())).toList())
       };
       JniUtils.setGraphExecutorOptimize(false); // a dozen operations: nothing to optimize
       IValue out = add(made, Script.MODULE.forward(in));
@@ -169,16 +155,22 @@ public final class AdamW {
     return flat.get(new NDIndex("{}:{}", run[0], run[1])); // a view: updated in place
   }
 
-  private static IValue list(List<IValue> made, List<List<NDArray>> groups) {
-    IValue[] inner =
-        groups.stream()
-            .map(
-                g ->
-                    add(
-                        made,
-                        IValue.listFrom(
-                            g.stream().map(PtNDArray.class::cast).toArray(PtNDArray[]::new))))
-            .toArray(IValue[]::new);
+  /** The {@code kind}-th tensors of each group, a list of lists (List[List[Tensor]]). */
+  private static IValue tensorLists(List<IValue> made, List<Group> groups, int kind) {
+    IValue[] inner = new IValue[groups.size()];
+    for (int g = 0; g < inner.length; g++) {
+      List<NDArray> tensors = groups.get(g).tensors.get(kind);
+      inner[g] = add(made, IValue.listFrom(tensors.toArray(PtNDArray[]::new)));
+    }
+    return add(made, IValue.listFrom(inner));
+  }
+
+  /** A list of lists of floats (List[List[float]]). */
+  private static IValue doubleLists(List<IValue> made, List<double[]> values) {
+    IValue[] inner = new IValue[values.size()];
+    for (int i = 0; i < inner.length; i++) {
+      inner[i] = add(made, IValue.listFrom(values.get(i)));
+    }
     return add(made, IValue.listFrom(inner));
   }
 
