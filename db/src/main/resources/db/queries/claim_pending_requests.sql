@@ -4,6 +4,9 @@
 -- the others, so every pending request is handed to exactly one worker.
 -- Parameters: 1 worker_id, 2 base_model, 3 tenants to skip (text[]: the worker already holds
 -- enough of their requests), 4 limit per tenant.
+-- Times are clock_timestamp(), not now(): this statement's transaction may have started before
+-- the transaction that inserted a row it claims (both start before this statement's snapshot), so
+-- now() - created_at could come out negative.
 WITH p AS (SELECT ?::text AS worker_id, ?::text AS base_model, ?::text[] AS skip),
      tenants AS (SELECT DISTINCT r.tenant_id
                    FROM requests r, p
@@ -19,9 +22,10 @@ WITH p AS (SELECT ?::text AS worker_id, ?::text AS base_model, ?::text[] AS skip
                                        LIMIT ?
                                          FOR UPDATE SKIP LOCKED) c)
 UPDATE requests
-   SET status = 'running', worker_id = p.worker_id, started_at = now(), attempts = attempts + 1
+   SET status = 'running', worker_id = p.worker_id, started_at = clock_timestamp(),
+       attempts = attempts + 1
   FROM p
  WHERE requests.id IN (SELECT id FROM picked)
 RETURNING requests.id, requests.tenant_id, requests.model_id, requests.sampling_session_id,
           requests.seq_id, requests.kind, requests.body,
-          EXTRACT(EPOCH FROM now() - requests.created_at) AS waited_seconds
+          EXTRACT(EPOCH FROM clock_timestamp() - requests.created_at) AS waited_seconds
