@@ -229,10 +229,21 @@ final class Executor implements AutoCloseable {
   }
 
   /**
-   * optim_step requests of different runs (at most {@link #adapterSlots()}), their adapters stepped
-   * together in one fused AdamW update. A request that cannot run fails alone.
+   * optim_step requests of different runs, their adapters stepped together in fused AdamW updates:
+   * one per as many runs as fit in memory at once (a swap-in for a later one would evict an adapter
+   * of the group). A request that cannot run fails alone.
    */
   List<Done> optimSteps(List<Claimed> requests) {
+    int slots = cache.slots();
+    List<Done> done = new ArrayList<>(requests.size());
+    for (int from = 0; from < requests.size(); from += slots) {
+      done.addAll(optimStepGroup(requests.subList(from, Math.min(requests.size(), from + slots))));
+    }
+    return done;
+  }
+
+  /** optim_step requests of at most {@link #adapterSlots()} runs, in one fused AdamW update. */
+  private List<Done> optimStepGroup(List<Claimed> requests) {
     List<Done> done = new ArrayList<>(requests.size());
     List<Integer> stepping = new ArrayList<>();
     List<Live> lives = new ArrayList<>();

@@ -557,15 +557,10 @@ public final class Worker implements AutoCloseable {
         heads.add(head);
       }
     }
-    // One fused update per as many runs as fit in memory at once.
-    int slots = executor.adapterSlots();
-    for (int from = 0; from < heads.size(); from += slots) {
-      long t0 = System.nanoTime();
-      List<Executor.Done> done =
-          executor.optimSteps(heads.subList(from, Math.min(heads.size(), from + slots)));
-      long took = System.nanoTime() - t0;
-      done.forEach(d -> finish(d, took));
-    }
+    long t0 = System.nanoTime();
+    List<Executor.Done> done = executor.optimSteps(heads);
+    long took = System.nanoTime() - t0;
+    done.forEach(d -> finish(d, took));
     writeFinished();
     return !heads.isEmpty();
   }
