@@ -1,6 +1,9 @@
 package dev.lathe.api.auth;
 
+import java.time.Duration;
+import java.util.HexFormat;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
@@ -8,21 +11,52 @@ import org.springframework.stereotype.Repository;
 @Repository
 class KeyStore {
 
+  /**
+   * A key's last-used time is written at most this often (per api process): it tells operators
+   * whether a key is in use, and a write per request would cost every call a transaction that
+   * commits to disk, all of a tenant's calls updating one row.
+   */
+  static final Duration TOUCH_EVERY = Duration.ofMinutes(1);
+
   private final JdbcClient jdbc;
+
+  /** When each key's last-used time was last written here, by key hash (System.nanoTime). */
+  private final ConcurrentHashMap<String, Long> touched = new ConcurrentHashMap<>();
 
   KeyStore(JdbcClient jdbc) {
     this.jdbc = jdbc;
   }
 
-  /** The active tenant of a valid, unrevoked key; touches its last-used time. */
+  /**
+   * The active tenant of a valid, unrevoked key; its last-used time is written when it was not in
+   * the last {@link #TOUCH_EVERY}. Revoking a key or suspending its tenant takes effect at once.
+   */
   Optional<Caller> tenant(String key) {
-    return jdbc.sql(
-            "UPDATE api_keys k SET last_used_at = now() FROM tenants t WHERE k.key_hash = ?"
-                + " AND k.revoked_at IS NULL AND t.id = k.tenant_id AND t.status = 'active'"
-                + " RETURNING t.id, t.name")
-        .param(Keys.hash(key))
-        .query((rs, n) -> new Caller(rs.getString(1), rs.getString(2)))
-        .optional();
+    byte[] hash = Keys.hash(key);
+    Optional<Caller> caller =
+        jdbc.sql(
+                "SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+                    + " WHERE k.key_hash = ? AND k.revoked_at IS NULL AND t.status = 'active'")
+            .param(hash)
+            .query((rs, n) -> new Caller(rs.getString(1), rs.getString(2)))
+            .optional();
+    if (caller.isPresent() && due(HexFormat.of().formatHex(hash))) {
+      jdbc.sql("UPDATE api_keys SET last_used_at = now() WHERE key_hash = ?").param(hash).update();
+    }
+    return caller;
+  }
+
+  /**
+   * Whether a key's last-used time is due to be written; if so, it counts as written now (one of
+   * concurrent calls writes it).
+   */
+  private boolean due(String hash) {
+    long now = System.nanoTime();
+    Long last = touched.get(hash);
+    if (last == null) {
+      return touched.putIfAbsent(hash, now) == null;
+    }
+    return now - last >= TOUCH_EVERY.toNanos() && touched.replace(hash, last, now);
   }
 
   boolean isAdmin(String key) {
