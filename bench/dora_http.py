@@ -4,14 +4,15 @@ steps (forward_backward + optim_step of 8 datums of 64 tokens in all, rank 16) w
 on LoRA, every tenant on DoRA, and half of them on each (one fused batch of both kinds): tokens/s,
 its ratio to LoRA's, and step latency p50/p99.
 
-    .venv/bin/python bench/dora_http.py [tiny|bench] [--seconds 20] [--warmup 10] [--tenants 1,8]
+    .venv/bin/python bench/dora_http.py [tiny|bench] [--seconds 20] [--warmup 10] [--settle 120]
+        [--tenants 1,8]
 """
 
 import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from multitenant_http import arguments, datum, run, running  # noqa: E402
+from multitenant_http import arguments, datum, run, running, settle  # noqa: E402
 
 KINDS = {"lora": lambda i: False, "dora": lambda i: True, "mixed": lambda i: i % 2 == 1}
 
@@ -21,6 +22,7 @@ def main():
     model = args.model
     rows = []
     with running(LATHE_BASE_MODEL=model, LATHE_ADAPTER_SLOTS="16") as server:
+        settle(server, model, args.settle)
         for n in args.tenants:
             per = max(1, 8 // n)
             for kind, dora in KINDS.items():

@@ -1,5 +1,6 @@
 """Many tenants training at once, measured from outside: through the REST API, with real
-concurrent clients (the `lathe` SDK, one thread per tenant), against the jar.
+concurrent clients (the `lathe` SDK, a process per tenant as each tenant runs its own training
+loop), against the jar.
 
 Each step of a tenant is forward_backward + optim_step, and the client waits for both futures.
 For N tenants each steps N-th of the datums one tenant steps alone (8 datums of 64 tokens; 1 each
@@ -10,21 +11,23 @@ run's result written to its next request claimed), where the worker's time went 
 (its own timers, lathe_worker_phase_seconds, read from /actuator/prometheus before and after),
 and where the machine's cores went: the engine (the worker thread and PyTorch's threads), the rest
 of the server's JVM (HTTP, JSON, JDBC), its JIT compilers, the snapshot thread, PostgreSQL and the
-clients (this process), in % of one core, from /proc. Each configuration first runs untimed for
---warmup seconds (JIT, allocator, connection pools).
+clients (their processes' own CPU time), in % of one core, from /proc. The server first runs
+--settle seconds of 8 tenants untimed (the JIT compiles the HTTP and JDBC paths for minutes: with
+a short warm-up it took a fifth of a core in the timed runs), then each configuration runs untimed
+for --warmup seconds (allocator, connection pools, the adapters resident).
 
     .venv/bin/python bench/multitenant_http.py [tiny|bench] [--seconds 20] [--warmup 10]
-        [--tenants 1,2,4,8,16]
+        [--settle 120] [--tenants 1,2,4,8,16]
 """
 
 import argparse
 import collections
+import multiprocessing
 import os
 import pathlib
 import re
 import statistics
 import sys
-import threading
 import time
 import urllib.request
 
@@ -89,65 +92,74 @@ def cpu(server_pid):
                     out["postgres"] += _ticks(proc / "stat") / TICK
             except OSError:
                 pass
-    out["clients"] = _ticks("/proc/self/stat") / TICK
     return out
 
 
-def run(server, model, tenants, per_tenant, seconds, warmup, dora=lambda tenant: False):
-    """One configuration: `tenants` clients stepping `per_tenant` datums each; tenant i trains DoRA
-    where dora(i)."""
-    clients = []
-    for i in range(tenants):
-        key = server.new_api_key(f"bench-{tenants}-{per_tenant}-{i}-{time.time_ns()}")
-        service = lathe.ServiceClient(base_url=server.base_url, api_key=key)
-        training = service.create_lora_training_client(base_model=model, rank=16, seed=i, use_dora=dora(i))
-        clients.append((service, training))
+def tenant(base_url, key, model, seed, dora, per_tenant, ready, go, times, out):
+    """One tenant's program, in a process of its own (as each tenant's training loop is): a client,
+    its first step (the adapter is created and resident), then steps until times[1] and reports the
+    latencies of those started after times[0] and its CPU seconds from times[0] on."""
+    service = lathe.ServiceClient(base_url=base_url, api_key=key)
+    training = service.create_lora_training_client(base_model=model, rank=16, seed=seed, use_dora=dora)
     data = [datum() for _ in range(per_tenant)]
-    tokens_per_step = sum(d.model_input.length for d in data)
 
-    def step(training):
+    def step():
         fb = training.forward_backward(data)
         opt = training.optim_step(AdamParams(learning_rate=1e-4))
         fb.result()
         opt.result()
 
-    latencies, steps = [], [0] * tenants
-    lock = threading.Lock()
+    step()
+    ready.wait()
+    go.wait()
+    timed_from, stop = times[0], times[1]
+    latencies, cpu_from = [], None
+    while time.monotonic() < stop:
+        t = time.monotonic()
+        if cpu_from is None and t >= timed_from:
+            cpu_from = time.process_time()
+        step()
+        if t >= timed_from:
+            latencies.append(time.monotonic() - t)
+    out.put((latencies, time.process_time() - (cpu_from or time.process_time())))
+    service.close()
 
-    def loop(i, training, stop, timed):
-        while time.monotonic() < stop:
-            t = time.monotonic()
-            step(training)
-            if timed:
-                with lock:
-                    latencies.append(time.monotonic() - t)
-                    steps[i] += 1
 
-    def all_tenants(duration, timed):
-        stop = time.monotonic() + duration
-        threads = [threading.Thread(target=loop, args=(i, t, stop, timed)) for i, (_, t) in enumerate(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-
-    for _, training in clients:  # the adapter is created and resident
-        step(training)
-    all_tenants(warmup, False)
+def run(server, model, tenants, per_tenant, seconds, warmup, dora=lambda tenant: False):
+    """One configuration: `tenants` clients, each a process of its own, stepping `per_tenant`
+    datums each; tenant i trains DoRA where dora(i)."""
+    ctx = multiprocessing.get_context("fork")
+    ready, go = ctx.Barrier(tenants + 1), ctx.Barrier(tenants + 1)
+    times, out = ctx.Array("d", 2), ctx.Queue()
+    procs = []
+    for i in range(tenants):
+        key = server.new_api_key(f"bench-{tenants}-{per_tenant}-{i}-{time.time_ns()}")
+        args = (server.base_url, key, model, i, dora(i), per_tenant, ready, go, times, out)
+        procs.append(ctx.Process(target=tenant, args=args))
+    for p in procs:
+        p.start()
+    ready.wait(timeout=300)
+    times[0] = time.monotonic() + warmup
+    times[1] = times[0] + seconds
+    go.wait(timeout=60)
+    time.sleep(max(0.0, times[0] - time.monotonic()))
     before, cpu_before = phases(server.base_url), cpu(server.proc.pid)
-    start_time = time.monotonic()
-    all_tenants(seconds, True)
-    wall = time.monotonic() - start_time
+    reports = [out.get(timeout=seconds + 600) for _ in procs]
+    wall = time.monotonic() - times[0]
     after, cpu_after = phases(server.base_url), cpu(server.proc.pid)
-    for service, _ in clients:
-        service.close()
+    for p in procs:
+        p.join()
+    tokens_per_step = per_tenant * datum().model_input.length
+    steps = [len(latencies) for latencies, _ in reports]
+    latencies = sorted(t for ts, _ in reports for t in ts)
     cycles = max(1.0, after["cycles"] - before["cycles"])
     per_cycle = {k: (after.get(k, 0) - before.get(k, 0)) / cycles * 1e3 for k in after if k != "cycles"}
     batches = max(1.0, after["fused_requests_count"] - before["fused_requests_count"])
     per_batch = (after["fused_requests_sum"] - before["fused_requests_sum"]) / batches
     trips = max(1.0, after["round_trip_seconds_count"] - before["round_trip_seconds_count"])
     round_trip = (after["round_trip_seconds_sum"] - before["round_trip_seconds_sum"]) / trips
-    latencies.sort()
+    used = {g: (cpu_after[g] - cpu_before[g]) / wall * 100 for g in CPU_GROUPS}
+    used["clients"] = sum(c for _, c in reports) / wall * 100
     return {
         "tokens_per_s": sum(steps) * tokens_per_step / wall,
         "p50": statistics.median(latencies),
@@ -158,8 +170,14 @@ def run(server, model, tenants, per_tenant, seconds, warmup, dora=lambda tenant:
         "round_trip_ms": round_trip * 1e3,
         "per_cycle_ms": per_cycle,
         "fairness": (min(steps) / max(steps)) if max(steps) else 0,
-        "cpu": {g: (cpu_after[g] - cpu_before[g]) / wall * 100 for g in CPU_GROUPS},
+        "cpu": used,
     }
+
+
+def settle(server, model, seconds):
+    """Untimed load until the server's JIT has compiled its hot paths."""
+    if seconds > 0:
+        run(server, model, 8, 1, seconds, 0)
 
 
 def arguments(tenants):
@@ -168,6 +186,7 @@ def arguments(tenants):
     p.add_argument("model", nargs="?", default="tiny", choices=sorted(MODELS))
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--warmup", type=float, default=10)
+    p.add_argument("--settle", type=float, default=120)
     p.add_argument("--tenants", default=tenants)
     args = p.parse_args()
     args.model = MODELS[args.model]
@@ -179,6 +198,7 @@ def main():
     args = arguments("1,2,4,8,16")
     model = args.model
     with running(LATHE_BASE_MODEL=model, LATHE_ADAPTER_SLOTS="16") as server:
+        settle(server, model, args.settle)
         counts = args.tenants
         alone = {}
         rows = []
@@ -202,6 +222,22 @@ def main():
     for n, per, r, _ in rows:
         print(f"{n:>7} {per:>6} " + " ".join(f"{r['cpu'][g]:>9.0f}" for g in CPU_GROUPS)
               + f" {sum(r['cpu'].values()):>9.0f}")
+    # On a machine whose cores are all busy, tokens/s is the cores over what a token costs them: N
+    # tenants reach 0.9x one tenant's only if their tokens cost at most 1.11x as much core time.
+    print("\nwhat 1,000 tokens trained cost, core-ms (and its ratio to one tenant's):")
+    print(f"{'tenants':>7} {'datums':>6} " + " ".join(f"{g:>9}" for g in CPU_GROUPS) + f" {'total':>9} {'vs 1':>6} {'server vs 1':>11}")
+    for n, per, r, a in rows:
+        cost, alone_cost = token_cost(r), token_cost(a)
+        server = sum(cost.values()) - cost["clients"]  # all but the clients: remote in a deployment
+        alone_server = sum(alone_cost.values()) - alone_cost["clients"]
+        print(f"{n:>7} {per:>6} " + " ".join(f"{cost[g]:>9.1f}" for g in CPU_GROUPS)
+              + f" {sum(cost.values()):>9.1f} {sum(cost.values()) / sum(alone_cost.values()):>6.2f}"
+              + f" {server / alone_server:>11.2f}")
+
+
+def token_cost(r):
+    """Core-milliseconds by group per 1,000 tokens trained, from the CPU used and the tokens/s."""
+    return {g: r["cpu"][g] / 100 / r["tokens_per_s"] * 1e6 for g in CPU_GROUPS}
 
 
 if __name__ == "__main__":
