@@ -7,7 +7,7 @@ For N tenants each steps N-th of the datums one tenant steps alone (8 datums of 
 for 8 and 16 tenants, against 8 and 16 alone), so every configuration trains the same tokens per
 round. Reported per configuration, in one run: tokens/s and its ratio to one tenant with the same
 total datums, step latency p50/p99, requests per fused batch, the clients' round trip (ms from a
-run's result written to its next request claimed), where the worker's time went per clock cycle
+run's result written to its next request queued), where the worker's time went per clock cycle
 (its own timers, lathe_worker_phase_seconds, read from /actuator/prometheus before and after),
 and where the machine's cores went: the engine (the worker thread and PyTorch's threads), the rest
 of the server's JVM (HTTP, JSON, JDBC), its JIT compilers, the snapshot thread, PostgreSQL and the

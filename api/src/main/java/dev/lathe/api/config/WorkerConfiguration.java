@@ -77,7 +77,7 @@ class WorkerConfiguration {
 
   @Bean
   QueueListener wakeLocalWorker(LocalWorker local) {
-    return () -> local.process().ifPresent(WorkerProcess::signal);
+    return modelId -> local.process().ifPresent(p -> p.signal(modelId));
   }
 
   /** Readiness: down when this process should run a worker and its loop is not running. */

@@ -69,7 +69,7 @@ public class Requests {
     if (inserted.isEmpty()) {
       return duplicate(caller, modelId, samplingSessionId, seqId, kind, hash, seqField);
     }
-    listeners.forEach(QueueListener::queued);
+    listeners.forEach(l -> l.queued(modelId));
     return inserted.get();
   }
 

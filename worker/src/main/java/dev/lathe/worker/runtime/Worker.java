@@ -144,8 +144,11 @@ public final class Worker implements AutoCloseable {
   private final java.util.concurrent.ConcurrentLinkedQueue<OffLoop> doneOffLoop =
       new java.util.concurrent.ConcurrentLinkedQueue<>();
   private final Map<String, Long> resultsOut = new HashMap<>(); // run → nanoTime of its last result
+  // Runs with a request queued and not yet claimed, as the api in this process signals them, and
+  // since when (System.nanoTime).
+  private final Map<String, Long> arrived = new java.util.concurrent.ConcurrentHashMap<>();
   private long cycles;
-  private double roundTripNanos; // clients' mean round trip, result written → next request claimed
+  private double roundTripNanos; // clients' mean round trip, result written → next request here
   private long fusedRequests;
   private long lastCycleNanos;
   private int lastFusedRequests;
@@ -223,6 +226,18 @@ public final class Worker implements AutoCloseable {
     executor.holdSnapshots();
   }
 
+  /**
+   * Wakes the loop: a request of training run {@code modelId} (null: of none) was just queued. A
+   * run the loop waits for between cycles counts as arrived without a claim, so that a burst of
+   * runs' next steps is claimed once, not once per run.
+   */
+  public void signal(String modelId) {
+    if (modelId != null) {
+      arrived.putIfAbsent(modelId, System.nanoTime());
+    }
+    signal();
+  }
+
   /** Wakes the loop: a request was just queued. */
   public void signal() {
     queued = true;
@@ -276,6 +291,9 @@ public final class Worker implements AutoCloseable {
     }
     unloadIdleRuns();
     pruneIfDue();
+    // Signals of requests another worker claimed (another base model's) or that a claim took
+    // before they came.
+    arrived.values().removeIf(at -> t0 - at > LEASE.toNanos());
     metrics.phase("heartbeat", System.nanoTime() - t0);
     nextHeartbeat = System.nanoTime() + HEARTBEAT.toNanos();
   }
@@ -305,9 +323,10 @@ public final class Worker implements AutoCloseable {
    * mean round trip as the worker sees it, never longer than the last cycle (a cycle without them
    * would be over by then) nor than {@link #MAX_GATHER} or a tenth of the last cycle, whichever is
    * longer (on a slow clock a late client would wait a long cycle, and the others in its cycle lose
-   * little waiting for it), and ends as soon as every such run has its next step here.
+   * little waiting for it), and ends as soon as every such run has its next step here or signalled
+   * as queued; what arrived is then claimed at once, in one claim.
    */
-  private void awaitNextSteps() throws SQLException {
+  private void awaitNextSteps() {
     if (stepped.isEmpty()) {
       return;
     }
@@ -318,15 +337,14 @@ public final class Worker implements AutoCloseable {
             Math.max(MAX_GATHER.toNanos(), lastCycleNanos / GATHER_PER_CYCLE));
     long deadline = System.nanoTime() + window;
     while (running && System.nanoTime() < deadline) {
-      stepped.removeIf(this::hasQueued);
+      stepped.removeIf(id -> hasQueued(id) || arrived.containsKey(id));
       if (stepped.isEmpty()) {
         break;
       }
       pause(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
-      queued = true; // claim now, signalled or not
-      claimIfDue();
     }
     stepped.clear();
+    queued = true; // the loop claims next, signalled or not
   }
 
   /**
@@ -352,10 +370,12 @@ public final class Worker implements AutoCloseable {
     metrics.phase("claim", System.nanoTime() - now);
     for (Claimed c : claimed) {
       heldPerTenant.merge(c.tenantId(), 1, Integer::sum);
+      Long at = c.modelId() != null ? arrived.remove(c.modelId()) : null;
       Long out = c.ordered() ? resultsOut.remove(c.modelId()) : null;
       if (out != null) {
-        metrics.roundTrip(now - out);
-        roundTripNanos += (now - out - roundTripNanos) / 8; // a moving mean of the last few
+        long trip = (at != null && at >= out ? at : now) - out; // to its arrival, where signalled
+        metrics.roundTrip(trip);
+        roundTripNanos += (trip - roundTripNanos) / 8; // a moving mean of the last few
       }
       if (c.ordered()) {
         waiting.computeIfAbsent(c.modelId(), k -> new TreeMap<>()).put(c.seqId(), c);

@@ -131,13 +131,14 @@ final class WorkerMetrics {
   }
 
   /**
-   * A training run's next request was claimed this long after its last result was written: the
-   * client's round trip (wake-up, response, its own work, the next request's way in).
+   * A training run's next request was queued (as the api in this process signals it; else claimed)
+   * this long after its last result was written: the client's round trip (wake-up, response, its
+   * own work, the next request's way in).
    */
   void roundTrip(long nanos) {
     Timer.builder("lathe.worker.round.trip")
         .tag("base_model", baseModel)
-        .description("from a run's last result written to its next request claimed")
+        .description("from a run's last result written to its next request queued")
         .register(registry)
         .record(nanos, TimeUnit.NANOSECONDS);
   }

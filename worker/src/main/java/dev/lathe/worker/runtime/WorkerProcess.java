@@ -63,9 +63,9 @@ public final class WorkerProcess implements AutoCloseable {
     return worker.running();
   }
 
-  /** A request was queued: look now rather than at the next poll. */
-  public void signal() {
-    worker.signal();
+  /** A request of training run {@code modelId} (null: of none) was queued: look now. */
+  public void signal(String modelId) {
+    worker.signal(modelId);
   }
 
   @Override

@@ -185,6 +185,54 @@ class ManyTenantsWorkerTest extends WorkerHarness {
   }
 
   /**
+   * Clients that send their next step (forward_backward and optim_step) a few milliseconds apart
+   * once they have their last result, each queued request signalled with its run as the api in this
+   * process signals it: the worker waits for the runs that just stepped and claims what arrived
+   * once, not once per arrival (a claim per signal was a database round trip per tenant per cycle).
+   */
+  @Test
+  void nextStepsArrivingApartAreClaimedOnceACycle() throws Exception {
+    List<String> runs = runs("burst");
+    int steps = 6;
+    var clients = java.util.concurrent.Executors.newScheduledThreadPool(runs.size());
+    var worker = new java.util.concurrent.atomic.AtomicReference<Worker>();
+    java.util.function.Consumer<String> onFinished =
+        id -> {
+          int slash = id.lastIndexOf('/');
+          String run = id.substring(0, slash);
+          int seq = Integer.parseInt(id.substring(slash + 1));
+          int i = runs.indexOf(run);
+          if (seq % 2 == 1 || seq >= 2 * steps || i < 0) {
+            return;
+          }
+          Runnable next =
+              () -> {
+                forwardBackward(run, seq + 1, "tenant " + i + " step " + seq);
+                optimStep(run, seq + 2);
+                worker.get().signal(run);
+              };
+          clients.schedule(next, 3L * i, java.util.concurrent.TimeUnit.MILLISECONDS);
+        };
+    Worker.Stats stats;
+    try (Worker w = new Worker(ds, base, manager, settings(8, 8), registry, onFinished)) {
+      worker.set(w);
+      w.start();
+      for (String r : runs) {
+        awaitDone(r, 2 * steps);
+      }
+      stats = w.stats();
+    } finally {
+      clients.shutdownNow();
+    }
+    long claims = registry.get("lathe.worker.phase").tag("phase", "claim").timer().count();
+    // One claim a cycle, and a few while the first create_model requests arrive and start.
+    assertThat(claims)
+        .as("claims in %d cycles", stats.cycles())
+        .isLessThanOrEqualTo(stats.cycles() + 4);
+    assertThat(stats.fusedRequests()).isEqualTo((long) steps * runs.size());
+  }
+
+  /**
    * More runs have an optim_step ready in one cycle than fit in memory: their adapters step in
    * groups of as many as the slots hold (a swap-in never evicts an adapter of the group being
    * stepped), each as in a worker where all fit.
