@@ -225,10 +225,11 @@ class ManyTenantsWorkerTest extends WorkerHarness {
       clients.shutdownNow();
     }
     long claims = registry.get("lathe.worker.phase").tag("phase", "claim").timer().count();
-    // One claim a cycle, and a few while the first create_model requests arrive and start.
+    // One claim a cycle (8 in 8 cycles here; a claim per arrival made 21 in 7), with room for the
+    // odd claim that finds a client between its two inserts.
     assertThat(claims)
         .as("claims in %d cycles", stats.cycles())
-        .isLessThanOrEqualTo(stats.cycles() + 4);
+        .isLessThanOrEqualTo(stats.cycles() * 3 / 2 + 2);
     assertThat(stats.fusedRequests()).isEqualTo((long) steps * runs.size());
   }
 
