@@ -148,7 +148,9 @@ public final class Worker implements AutoCloseable {
   // since when (System.nanoTime).
   private final Map<String, Long> arrived = new java.util.concurrent.ConcurrentHashMap<>();
   private long cycles;
-  private double roundTripNanos; // clients' mean round trip, result written → next request here
+  // The round trip of the slowest client of a claim (result written → next request here), a
+  // moving mean: how long the gather between cycles waits for everyone's next step.
+  private double slowestTripNanos;
   private long fusedRequests;
   private long lastCycleNanos;
   private int lastFusedRequests;
@@ -319,12 +321,12 @@ public final class Worker implements AutoCloseable {
    * but just finished a request: its client sends the next one as soon as it has the result, a
    * round trip from now. Without this wait the runs that were in one cycle would start the next
    * without those whose results just went out, and the tenants would split into groups that each
-   * get a cycle of their own, each paying a cycle's fixed costs. The wait lasts twice the clients'
-   * mean round trip as the worker sees it, never longer than the last cycle (a cycle without them
-   * would be over by then) nor than {@link #MAX_GATHER} or a tenth of the last cycle, whichever is
-   * longer (on a slow clock a late client would wait a long cycle, and the others in its cycle lose
-   * little waiting for it), and ends as soon as every such run has its next step here or signalled
-   * as queued; what arrived is then claimed at once, in one claim.
+   * get a cycle of their own, each paying a cycle's fixed costs. The wait lasts twice the round
+   * trip of the slowest client a claim took (a moving mean), never longer than the last cycle (a
+   * cycle without them would be over by then) nor than {@link #MAX_GATHER} or a tenth of the last
+   * cycle, whichever is longer (on a slow clock a late client would wait a long cycle, and the
+   * others in its cycle lose little waiting for it), and ends as soon as every such run has its
+   * next step here or signalled as queued; what arrived is then claimed at once, in one claim.
    */
   private void awaitNextSteps() {
     if (stepped.isEmpty()) {
@@ -332,7 +334,7 @@ public final class Worker implements AutoCloseable {
     }
     long window =
         Math.clamp(
-            Math.min(2 * (long) roundTripNanos, lastCycleNanos),
+            Math.min(2 * (long) slowestTripNanos, lastCycleNanos),
             MIN_GATHER.toNanos(),
             Math.max(MAX_GATHER.toNanos(), lastCycleNanos / GATHER_PER_CYCLE));
     long deadline = System.nanoTime() + window;
@@ -368,6 +370,7 @@ public final class Worker implements AutoCloseable {
     List<Claimed> claimed =
         store.claim(settings.workerId(), base.name(), full, settings.claimLimit());
     metrics.phase("claim", System.nanoTime() - now);
+    long slowest = -1;
     for (Claimed c : claimed) {
       heldPerTenant.merge(c.tenantId(), 1, Integer::sum);
       Long at = c.modelId() != null ? arrived.remove(c.modelId()) : null;
@@ -375,7 +378,7 @@ public final class Worker implements AutoCloseable {
       if (out != null) {
         long trip = (at != null && at >= out ? at : now) - out; // to its arrival, where signalled
         metrics.roundTrip(trip);
-        roundTripNanos += (trip - roundTripNanos) / 8; // a moving mean of the last few
+        slowest = Math.max(slowest, trip);
       }
       if (c.ordered()) {
         waiting.computeIfAbsent(c.modelId(), k -> new TreeMap<>()).put(c.seqId(), c);
@@ -385,6 +388,9 @@ public final class Worker implements AutoCloseable {
       } else {
         unordered.add(c);
       }
+    }
+    if (slowest >= 0) {
+      slowestTripNanos += (slowest - slowestTripNanos) / 8; // a moving mean of the last few
     }
     return !claimed.isEmpty();
   }
