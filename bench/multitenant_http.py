@@ -74,7 +74,7 @@ def _ticks(stat_path):
 
 
 def cpu(server_pid):
-    """CPU seconds so far by group: the server's threads by name, PostgreSQL, this process."""
+    """CPU seconds so far by group: the server's threads by name and PostgreSQL (the clients report their own)."""
     out = collections.Counter()
     for task in pathlib.Path(f"/proc/{server_pid}/task").iterdir():
         try:
@@ -158,8 +158,8 @@ def run(server, model, tenants, per_tenant, seconds, warmup, dora=lambda tenant:
     per_batch = (after["fused_requests_sum"] - before["fused_requests_sum"]) / batches
     trips = max(1.0, after["round_trip_seconds_count"] - before["round_trip_seconds_count"])
     round_trip = (after["round_trip_seconds_sum"] - before["round_trip_seconds_sum"]) / trips
-    used = {g: (cpu_after[g] - cpu_before[g]) / wall * 100 for g in CPU_GROUPS}
-    used["clients"] = sum(c for _, c in reports) / wall * 100
+    used = {g: (cpu_after[g] - cpu_before[g]) / wall * 100 for g in CPU_GROUPS if g != "clients"}
+    used["clients"] = sum(c for _, c in reports) / wall * 100  # the tenants' own processes
     return {
         "tokens_per_s": sum(steps) * tokens_per_step / wall,
         "p50": statistics.median(latencies),
@@ -181,7 +181,7 @@ def settle(server, model, seconds):
 
 
 def arguments(tenants):
-    """The command line: model, --seconds, --warmup, and --tenants (default `tenants`)."""
+    """The command line: model, --seconds, --warmup, --settle and --tenants (default `tenants`)."""
     p = argparse.ArgumentParser()
     p.add_argument("model", nargs="?", default="tiny", choices=sorted(MODELS))
     p.add_argument("--seconds", type=float, default=20)

@@ -2,6 +2,7 @@ package dev.lathe.api.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.lathe.api.auth.Keys;
 import java.sql.Timestamp;
 import org.junit.jupiter.api.Test;
 import org.springframework.jdbc.core.JdbcTemplate;
@@ -17,7 +18,7 @@ class ApiKeysTest extends ApiTestBase {
         .queryForObject(
             "SELECT last_used_at FROM api_keys WHERE key_prefix = ?",
             Timestamp.class,
-            key.substring(0, 12));
+            Keys.displayPrefix(key));
   }
 
   int capabilities(String key) {
@@ -44,7 +45,7 @@ class ApiKeysTest extends ApiTestBase {
     String key = newTenant("keys-revoked");
     assertThat(capabilities(key)).isEqualTo(200);
 
-    Http.Response revoked = http.delete(ADMIN, "/admin/v1/api_keys/" + key.substring(0, 12));
+    Http.Response revoked = http.delete(ADMIN, "/admin/v1/api_keys/" + Keys.displayPrefix(key));
     assertThat(revoked.status()).as(revoked.body()).isBetween(200, 204);
 
     Http.Response refused = http.get(key, "/api/v1/get_server_capabilities");

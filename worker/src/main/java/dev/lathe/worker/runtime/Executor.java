@@ -234,7 +234,7 @@ final class Executor implements AutoCloseable {
    * of the group). A request that cannot run fails alone.
    */
   List<Done> optimSteps(List<Claimed> requests) {
-    int slots = cache.slots();
+    int slots = adapterSlots();
     List<Done> done = new ArrayList<>(requests.size());
     for (int from = 0; from < requests.size(); from += slots) {
       done.addAll(optimStepGroup(requests.subList(from, Math.min(requests.size(), from + slots))));
